@@ -1,0 +1,156 @@
+"""HTTP routes: request schema -> tokenizer -> batcher -> response."""
+
+import hmac
+import time
+from collections import Counter
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from app import metrics
+from app.artifacts import count_parameters
+from app.batcher import BatchFailed, Overloaded
+from app.errors import ERROR_RESPONSES, ServiceError
+from app.schemas import ClassifyRequest, ClassifyResponse, Health, ModelInfo
+from app.service import Service
+
+router = APIRouter()
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def _ready_service(request: Request) -> Service:
+    service = _service(request)
+    if not service.ready:
+        raise ServiceError(503, "not_ready", service.not_ready_reason or "not ready")
+    return service
+
+
+def _require_api_key(request: Request) -> None:
+    """Runs before the body is validated, so a caller without the key learns nothing more."""
+    key = _service(request).settings.api_key
+    if key is None:
+        return
+    header = request.headers.get("authorization", "")
+    given = header[7:] if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+    if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+        raise ServiceError(
+            401,
+            "unauthorized",
+            "missing or wrong API key (send 'Authorization: Bearer <key>' or 'X-API-Key: <key>')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+@router.post(
+    "/classify",
+    response_model=ClassifyResponse,
+    responses=ERROR_RESPONSES,
+    summary="Classify texts",
+    tags=["classify"],
+    dependencies=[Depends(_require_api_key)],
+)
+async def classify(body: ClassifyRequest, request: Request) -> Response:
+    """Label each text; all texts of a request run batched, alongside concurrent requests."""
+    started = time.perf_counter()
+    service = _ready_service(request)
+    settings, artifacts = service.settings, service.artifacts
+    assert artifacts is not None and service.batcher is not None
+    texts = body.texts
+    if len(texts) > settings.max_texts_per_request:
+        raise ServiceError(
+            422,
+            "validation",
+            f"texts: {len(texts)} texts, at most {settings.max_texts_per_request} per request",
+        )
+    encoded = []
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise ServiceError(422, "validation", f"texts.{i}: empty or whitespace-only text")
+        if len(text) > settings.max_text_chars:
+            raise ServiceError(
+                422,
+                "validation",
+                f"texts.{i}: {len(text)} characters, at most {settings.max_text_chars}",
+            )
+        item = artifacts.tokenizer.encode(text, artifacts.max_length)
+        if item.truncated and settings.truncation == "reject":
+            raise ServiceError(
+                422,
+                "validation",
+                f"texts.{i}: {item.num_tokens} tokens, the model "
+                f"reads at most {artifacts.max_length} (TRUNCATION=reject)",
+            )
+        encoded.append(item)
+    try:
+        probabilities = await service.batcher.submit([item.ids for item in encoded])
+    except Overloaded as exc:
+        raise ServiceError(
+            429, "overloaded", f"server busy: {exc}; retry later", headers={"Retry-After": "1"}
+        ) from exc
+    except BatchFailed as exc:
+        raise ServiceError(500, "internal", f"inference failed (error id {exc.error_id})") from exc
+
+    labels = artifacts.labels
+    results = []
+    counts: Counter[str] = Counter()
+    for item, row in zip(encoded, probabilities.tolist(), strict=True):
+        best = max(range(len(row)), key=row.__getitem__)
+        counts[labels[best]] += 1
+        results.append(
+            {
+                "label": labels[best],
+                "score": row[best],
+                "probabilities": dict(zip(labels, row, strict=True)),
+                "truncated": item.truncated,
+                "tokens": item.num_tokens,
+            }
+        )
+    for label, count in counts.items():
+        metrics.PREDICTIONS.labels(label=label).inc(count)
+    truncated = sum(item.truncated for item in encoded)
+    if truncated:
+        metrics.TRUNCATED.inc(truncated)
+    content = orjson.dumps(
+        {"model": {"name": artifacts.name, "version": artifacts.version}, "results": results}
+    )
+    metrics.REQUEST_LATENCY.observe(time.perf_counter() - started)
+    return Response(content, media_type="application/json")
+
+
+@router.get("/model", response_model=ModelInfo, responses=ERROR_RESPONSES, tags=["model"])
+async def model_info(request: Request) -> ModelInfo:
+    service = _ready_service(request)
+    artifacts, runner = service.artifacts, service.runner
+    assert artifacts is not None and runner is not None
+    return ModelInfo(
+        name=artifacts.name,
+        version=artifacts.version,
+        labels=artifacts.labels,
+        max_length=artifacts.max_length,
+        vocab_size=len(artifacts.tokenizer),
+        parameters=count_parameters(artifacts.model),
+        architecture=artifacts.model.config.to_dict(),
+        metrics=artifacts.config.get("metrics", {}),
+        checksum=artifacts.checksum,
+        device=str(runner.device),
+    )
+
+
+@router.get("/health/live", response_model=Health, tags=["health"])
+async def live() -> Health:
+    return Health(status="alive")
+
+
+@router.get("/health/ready", response_model=Health, responses=ERROR_RESPONSES, tags=["health"])
+async def ready(request: Request) -> Health:
+    _ready_service(request)
+    return Health(status="ready")
+
+
+@router.get("/metrics", tags=["metrics"], response_class=Response)
+async def prometheus_metrics() -> Response:
+    content, media_type = metrics.render()
+    return Response(content, media_type=media_type)

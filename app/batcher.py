@@ -1,0 +1,179 @@
+"""Continuous batching across requests, TEI-style: no fixed window.
+
+Whenever the model thread is free it takes what is queued (up to MAX_BATCH_SIZE texts and
+MAX_BATCH_TOKENS padded tokens) and runs one forward pass. Requests count by texts, so a request
+with many texts can span several batches and share them with others. The forward pass runs on a
+dedicated thread (torch releases the GIL), so the event loop keeps parsing and validating HTTP
+meanwhile. The queue is bounded: past it, callers get Overloaded at once instead of waiting.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app import metrics
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    pass
+
+
+class BatchFailed(Exception):
+    def __init__(self, error_id: str) -> None:
+        super().__init__(error_id)
+        self.error_id = error_id
+
+
+@dataclass(eq=False)
+class _Job:
+    """One request's texts; resolved on its event loop when the last of them is done."""
+
+    sequences: list[list[int]]
+    future: asyncio.Future[np.ndarray]
+    loop: asyncio.AbstractEventLoop
+    enqueued_at: float
+    remaining: int
+    probabilities: np.ndarray | None = None
+    outcome: np.ndarray | BaseException | None = field(default=None, repr=False)
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future.done():  # cancelled: the client went away
+            continue
+        if isinstance(job.outcome, BaseException):
+            job.future.set_exception(job.outcome)
+        else:
+            job.future.set_result(job.outcome)
+
+
+class Batcher:
+    def __init__(
+        self,
+        predict: Callable[[list[list[int]]], np.ndarray],
+        max_batch_size: int,
+        max_batch_tokens: int,
+        max_queue_texts: int,
+        max_wait_s: float = 0.0,
+    ) -> None:
+        self._predict = predict
+        self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.max_queue_texts = max_queue_texts
+        self.max_wait_s = max_wait_s
+        self._queue: deque[tuple[_Job, int]] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="model-runner", daemon=True)
+        self._batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish every queued text, then end the model thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def submit(self, sequences: list[list[int]]) -> np.ndarray:
+        """Probabilities for `sequences`, in order, computed alongside other requests' texts."""
+        loop = asyncio.get_running_loop()
+        job = _Job(sequences, loop.create_future(), loop, time.perf_counter(), len(sequences))
+        with self._cond:
+            if self._stopping:
+                raise Overloaded("shutting down")
+            if len(self._queue) + len(sequences) > self.max_queue_texts:
+                raise Overloaded(f"{len(self._queue)} texts queued (limit {self.max_queue_texts})")
+            self._queue.extend((job, i) for i in range(len(sequences)))
+            metrics.QUEUE_DEPTH.set(len(self._queue))
+            self._cond.notify()
+        return await job.future
+
+    def _take(self) -> list[tuple[_Job, int]]:
+        """Pop the next batch, FIFO, within the size and padded-token budgets (at least one text)."""
+        batch: list[tuple[_Job, int]] = []
+        longest = 0
+        while self._queue and len(batch) < self.max_batch_size:
+            job, index = self._queue[0]
+            if job.future.cancelled():  # client went away: it never reaches the model
+                self._queue.popleft()
+                continue
+            length = max(longest, len(job.sequences[index]))
+            if batch and length * (len(batch) + 1) > self.max_batch_tokens:
+                break
+            batch.append(self._queue.popleft())
+            longest = length
+        metrics.QUEUE_DEPTH.set(len(self._queue))
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                if (
+                    self.max_wait_s
+                    and len(self._queue) < self.max_batch_size
+                    and not self._stopping
+                ):
+                    self._cond.wait(self.max_wait_s)
+                batch = self._take()
+            if batch:
+                self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[_Job, int]]) -> None:
+        started = time.perf_counter()
+        for job, _ in batch:
+            metrics.QUEUE_LATENCY.observe(started - job.enqueued_at)
+        self._batches += 1
+        done: list[_Job] = []
+        try:
+            probabilities = self._predict([job.sequences[i] for job, i in batch])
+        except Exception as exc:
+            error_id = f"batch-{self._batches}-{int(time.time())}"
+            log.exception("inference failed for batch %s of %d texts", error_id, len(batch))
+            failure = BatchFailed(error_id)
+            failure.__cause__ = exc
+            for job, _ in batch:
+                if job.outcome is None:
+                    job.outcome = failure
+                    done.append(job)
+        else:
+            metrics.INFERENCE_LATENCY.observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.observe(len(batch))
+            for row, (job, index) in enumerate(batch):
+                if isinstance(job.outcome, BaseException):
+                    continue  # an earlier batch of this request failed; it is already answered
+                if job.probabilities is None:
+                    job.probabilities = np.empty(
+                        (len(job.sequences), probabilities.shape[1]), np.float32
+                    )
+                job.probabilities[index] = probabilities[row]
+                job.remaining -= 1
+                if job.remaining == 0:
+                    job.outcome = job.probabilities
+                    done.append(job)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in done:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            # One wake-up per loop per batch, not one per request.
+            try:
+                loop.call_soon_threadsafe(_settle, jobs)
+            except RuntimeError:  # that loop has closed: nobody is waiting for these answers
+                log.warning("dropped %d answers for a closed event loop", len(jobs))

@@ -1,0 +1,44 @@
+"""FastAPI application: lifespan loads the model, routers serve it."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import router
+from app.errors import install_error_handlers
+from app.service import Service
+from app.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = Service(settings)
+        app.state.service = service
+        # Off the loop, so /health/live answers while the model loads.
+        loading = asyncio.create_task(asyncio.to_thread(service.load))
+        try:
+            yield
+        finally:
+            await loading
+            await asyncio.to_thread(service.drain)
+
+    app = FastAPI(
+        title="RNN text classifier",
+        description="Classify texts with a trained RNN. Errors share one shape: "
+        '`{"error": {"type": ..., "message": ...}}`.',
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app = create_app()

@@ -1,0 +1,53 @@
+"""Prometheus metrics, one `rnn_classifier_` prefix, base units, `_total` counters.
+
+With several workers (PROMETHEUS_MULTIPROC_DIR set before import), every process writes its own
+files and /metrics sums them, so a scrape sees the whole service, not one worker.
+"""
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+REQUEST_LATENCY = Histogram(
+    "rnn_classifier_request_duration_seconds",
+    "Time from request received to response ready, /classify",
+    buckets=LATENCY_BUCKETS,
+)
+INFERENCE_LATENCY = Histogram(
+    "rnn_classifier_inference_duration_seconds",
+    "Time of one batched forward pass",
+    buckets=LATENCY_BUCKETS,
+)
+QUEUE_LATENCY = Histogram(
+    "rnn_classifier_queue_duration_seconds",
+    "Time a text waits in the queue before its forward pass",
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram("rnn_classifier_batch_size", "Texts per forward pass", buckets=BATCH_BUCKETS)
+QUEUE_DEPTH = Gauge(
+    "rnn_classifier_queue_depth", "Texts waiting for the model", multiprocess_mode="livesum"
+)
+PREDICTIONS = Counter(
+    "rnn_classifier_predictions_total", "Predictions by predicted label", ["label"]
+)
+TRUNCATED = Counter("rnn_classifier_truncated_texts_total", "Texts cut to the model's max length")
+ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
+
+
+def render() -> tuple[bytes, str]:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

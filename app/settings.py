@@ -1,0 +1,49 @@
+"""Service configuration, read from environment variables (documented in README.md)."""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings
+
+
+def cpu_budget() -> int:
+    """CPUs this process may run on (affinity/cgroup-pinned), not the host's core count."""
+    return len(os.sched_getaffinity(0))
+
+
+class Settings(BaseSettings):
+    model_dir: Path = Field(
+        Path("model_artifacts"), description="Directory with the trained artifacts"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(
+        1, ge=1, description="Server processes; metrics are aggregated across them"
+    )
+    torch_threads: int | None = Field(
+        None, ge=1, description="Intra-op threads per worker; default CPU budget / workers"
+    )
+    max_texts_per_request: int = Field(256, ge=1)
+    max_text_chars: int = Field(20_000, ge=1, description="Longer texts are rejected with 422")
+    truncation: Literal["truncate", "reject"] = Field(
+        "truncate", description="Texts over the model's max length: cut (and say so) or reject"
+    )
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="Larger bodies get 413 unread")
+    max_batch_size: int = Field(64, ge=1, description="Texts per forward pass")
+    max_batch_tokens: int = Field(8192, ge=1, description="Padded tokens per forward pass")
+    max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a fuller batch; 0 = none")
+    max_queue_texts: int = Field(2048, ge=1, description="Queued texts before 429 Overloaded")
+    api_key: SecretStr | None = Field(None, description="If set, /classify needs this bearer key")
+    log_level: str = "info"
+
+    def threads_per_worker(self) -> int:
+        return self.torch_threads or max(1, cpu_budget() // self.workers)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

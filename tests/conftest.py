@@ -1,0 +1,94 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from app.artifacts import save_artifacts
+from app.model import ModelConfig, RNNClassifier
+from app.tokenizer import Tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODEL = ROOT / "model_artifacts"
+
+TEXTS = [
+    "a gripping , beautifully acted film",
+    "dull , lifeless and far too long",
+    "funny",
+    "the plot goes nowhere but the cast is wonderful and the music is lovely",
+]
+
+
+def make_artifacts(directory: Path, rnn_type: str = "gru", labels: tuple[str, ...] = ("neg", "pos"),
+                   max_length: int = 12) -> Path:
+    """A small untrained model with real files: fast to build, exercises every loading path."""
+    torch.manual_seed(0)
+    tokenizer = Tokenizer.build(TEXTS)
+    model = RNNClassifier(ModelConfig(vocab_size=len(tokenizer), num_classes=len(labels),
+                                      embedding_dim=8, hidden_dim=6, rnn_type=rnn_type))  # type: ignore[arg-type]
+    save_artifacts(directory, model.eval(), tokenizer, list(labels), max_length, name="tiny",
+                   version="test", extra={"metrics": {}})
+    return directory
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path: Path) -> Path:
+    return make_artifacts(tmp_path / "model")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[str], base_url: str) -> None:
+        self.process, self.base_url = process, base_url
+
+
+def start_server(env: dict[str, str], ready: bool = True) -> Server:
+    """The real service: `python -m app` in a subprocess, talked to over HTTP."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=ROOT, text=True,
+        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "TORCH_THREADS": "1", **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    path = "/health/ready" if ready else "/health/live"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(base_url + path, timeout=1).status_code == 200:
+                return Server(process, base_url)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not become ready in 60 s")
+
+
+def stop_server(server: Server) -> str:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+    return server.process.stdout.read() if server.process.stdout else ""
+
+
+@pytest.fixture(scope="session")
+def bundled_server() -> Iterator[Server]:
+    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL)})
+    yield server
+    stop_server(server)

@@ -1,0 +1,73 @@
+"""Training smoke tests: small subsets, tiny models, real CLI code path, real artifacts."""
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from app.artifacts import WEIGHTS_FILE, load_artifacts
+from training.data import split_of
+from training.train import main as train
+
+TINY = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--max-length", "20"]
+
+
+def test_split_follows_the_published_hash_rule() -> None:
+    # bucket = sha256(lowercased, whitespace-folded text) % 10: 0 test, 1 validation, else train.
+    for text in ["A  Great film", "boring", "x y z"]:
+        bucket = int(hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest(), 16) % 10
+        assert split_of(text) == {0: "test", 1: "validation"}.get(bucket, "train")
+    assert split_of("A  Great film") == split_of("a great FILM")
+
+
+def test_bundled_data_trains_into_loadable_artifacts(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    report = train(["--limit", "600", "--out", str(out), *TINY])
+    artifacts = load_artifacts(out)
+    assert artifacts.labels == ["negative", "positive"] and artifacts.max_length == 20
+    saved = json.loads((out / "report.json").read_text())
+    assert [row["epoch"] for row in saved["history"]] == [1, 2]
+    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(saved["history"][0])
+    for key in ("accuracy", "macro_f1", "confusion_matrix"):
+        assert key in saved["test"] and key in saved["baseline"]["test"]
+    matrix = saved["test"]["confusion_matrix"]["rows_gold_columns_predicted"]
+    assert sum(map(sum, matrix)) == saved["data"]["split_sizes"]["test"]
+    assert saved["data"]["sha256"] and saved["seed"] == 13 and saved["wall_time_s"] > 0
+    assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| epoch |" in (out / "report.md").read_text()
+    assert report["test"] == saved["test"]
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        train(["--limit", "300", "--out", str(tmp_path / name), *TINY])
+    first, second = ((tmp_path / n / WEIGHTS_FILE).read_bytes() for n in ("a", "b"))
+    assert first == second
+
+
+def test_user_jsonl_with_three_classes(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    filler = "the a of and it was this that some very".split()
+    rows = []
+    for i in range(600):
+        label = ["sports", "food", "music"][i % 3]
+        cue = {"sports": "goal", "food": "pizza", "music": "guitar"}[label]
+        words = rng.sample(filler, 5) + [cue, f"n{i}"]
+        rng.shuffle(words)
+        rows.append({"body": " ".join(words), "topic": label})
+    data = tmp_path / "topics.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    report = train(["--data", str(data), "--text-column", "body", "--label-column", "topic",
+                    "--out", str(tmp_path / "model"), "--epochs", "6", "--embedding-dim", "16",
+                    "--hidden-dim", "16"])
+    assert load_artifacts(tmp_path / "model").labels == ["food", "music", "sports"]
+    assert report["test"]["accuracy"] > 0.9  # one cue word decides the class: must be learned
+
+
+def test_missing_columns_are_reported(tmp_path: Path) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("sentence,label\nhello,a\n")
+    with pytest.raises(ValueError, match="lacks column 'text'"):
+        train(["--data", str(data), "--out", str(tmp_path / "m")])

@@ -1,0 +1,1 @@
+"""Training: builds the artifacts in model_artifacts/ with the same tokenizer and model as serving."""
