@@ -19,7 +19,9 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        # app.middleware logs one line per request, with its request id, instead.
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
 
 

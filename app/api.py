@@ -3,13 +3,14 @@
 import hmac
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from app import metrics
 from app.artifacts import count_parameters
-from app.batcher import BatchFailed, Overloaded
+from app.batcher import BatchFailed, ClientGone, Overloaded
 from app.errors import ERROR_RESPONSES, ServiceError
 from app.schemas import ClassifyRequest, ClassifyResponse, Health, ModelInfo
 from app.service import Service
@@ -28,7 +29,19 @@ def _ready_service(request: Request) -> Service:
     return service
 
 
-def _require_api_key(request: Request) -> None:
+def _client_gone_check(request: Request) -> Callable[[], bool]:
+    """Whether the client has disconnected, read from uvicorn's request cycle without awaiting.
+
+    The ASGI way (awaiting receive() for http.disconnect) needs a task per request; this is an
+    attribute read when the batcher takes the texts. Other servers: never reported gone.
+    """
+    cycle = getattr(request.receive, "__self__", None)
+    if cycle is None or not hasattr(cycle, "disconnected"):
+        return lambda: False
+    return lambda: bool(cycle.disconnected)
+
+
+async def _require_api_key(request: Request) -> None:
     """Runs before the body is validated, so a caller without the key learns nothing more."""
     key = _service(request).settings.api_key
     if key is None:
@@ -85,7 +98,11 @@ async def classify(body: ClassifyRequest, request: Request) -> Response:
             )
         encoded.append(item)
     try:
-        probabilities = await service.batcher.submit([item.ids for item in encoded])
+        probabilities = await service.batcher.submit(
+            [item.ids for item in encoded], _client_gone_check(request)
+        )
+    except ClientGone:
+        return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
     except Overloaded as exc:
         raise ServiceError(
             429, "overloaded", f"server busy: {exc}; retry later", headers={"Retry-After": "1"}
@@ -146,11 +163,23 @@ async def live() -> Health:
 
 @router.get("/health/ready", response_model=Health, responses=ERROR_RESPONSES, tags=["health"])
 async def ready(request: Request) -> Health:
-    _ready_service(request)
+    service = _ready_service(request)
+    if service.shutting_down:
+        raise ServiceError(503, "not_ready", "shutting down")
     return Health(status="ready")
 
 
-@router.get("/metrics", tags=["metrics"], response_class=Response)
+@router.get(
+    "/metrics",
+    tags=["metrics"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def prometheus_metrics() -> Response:
     content, media_type = metrics.render()
     return Response(content, media_type=media_type)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
 
 from app.model import ModelConfig, RNNClassifier
 from app.tokenizer import Tokenizer
@@ -84,41 +85,45 @@ def save_artifacts(
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def _read_config(directory: Path) -> dict[str, Any]:
-    path = directory / CONFIG_FILE
-    if not path.is_file():
-        raise ArtifactError(CONFIG_FILE, f"missing in {directory}")
+def _read(directory: Path, file: str) -> bytes:
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        return (directory / file).read_bytes()
+    except FileNotFoundError as exc:
+        raise ArtifactError(file, f"missing in {directory}") from exc
+    except OSError as exc:  # e.g. a mounted model whose files the service user cannot read
+        raise ArtifactError(file, f"cannot be read ({exc.strerror})") from exc
+
+
+def _parse_config(raw: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(CONFIG_FILE, f"not valid JSON ({exc})") from exc
     version = config.get("format_version") if isinstance(config, dict) else None
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ArtifactError(
             CONFIG_FILE,
-            f"format_version {version!r} is not supported "
-            f"(this service reads up to {FORMAT_VERSION})",
+            f"format_version {version!r} is not supported (this service reads up to {FORMAT_VERSION})",
         )
     return config
 
 
-def _verify_checksums(directory: Path, config: dict[str, Any]) -> None:
-    for file in (WEIGHTS_FILE, VOCAB_FILE):
-        path = directory / file
-        if not path.is_file():
-            raise ArtifactError(file, f"missing in {directory}")
-        expected = config.get("files", {}).get(file)
-        if sha256_of(path) != expected:
-            raise ArtifactError(file, "sha256 does not match config.json (corrupted or replaced)")
+def _verified(directory: Path, file: str, config: dict[str, Any]) -> bytes:
+    """The file's bytes, read once, so what is checked is exactly what is loaded."""
+    data = _read(directory, file)
+    if hashlib.sha256(data).hexdigest() != config.get("files", {}).get(file):
+        raise ArtifactError(file, "sha256 does not match config.json (corrupted or replaced)")
+    return data
 
 
 def load_artifacts(directory: Path) -> Artifacts:
     """Load and verify a model directory; raise ArtifactError naming the file at fault."""
-    config = _read_config(directory)
-    _verify_checksums(directory, config)
+    config = _parse_config(_read(directory, CONFIG_FILE))
+    weights = _verified(directory, WEIGHTS_FILE, config)
+    vocab = _verified(directory, VOCAB_FILE, config)
     try:
-        tokenizer = Tokenizer.load(directory / VOCAB_FILE)
-    except (ValueError, KeyError, TypeError) as exc:
+        tokenizer = Tokenizer.from_json(vocab.decode("utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
         raise ArtifactError(VOCAB_FILE, str(exc)) from exc
     try:
         model_config = ModelConfig(**config["model"])
@@ -137,8 +142,8 @@ def load_artifacts(directory: Path) -> Artifacts:
         )
     model = RNNClassifier(model_config)
     try:
-        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)), strict=True)
-    except (RuntimeError, ValueError) as exc:  # wrong shapes or names, unreadable file
+        model.load_state_dict(load_safetensors(weights), strict=True)
+    except Exception as exc:  # unparsable file, wrong tensor names or shapes
         raise ArtifactError(WEIGHTS_FILE, f"does not fit the configured model ({exc})") from exc
     model.eval()
     return Artifacts(model, tokenizer, labels, max_length, config)

@@ -54,6 +54,10 @@ def _describe(request: Request, exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(parts)
 
 
+# Starlette's own errors: unknown route or method, and the middleware's streamed-body limit.
+_HTTP_ERROR_TYPES: dict[int, ErrorType] = {404: "not_found", 405: "not_found", 413: "too_large"}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -66,8 +70,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_: ErrorType = "not_found" if exc.status_code in (404, 405) else "validation"
-        return error_response(exc.status_code, type_, str(exc.detail))
+        type_ = _HTTP_ERROR_TYPES.get(exc.status_code, "validation")
+        # Keeps e.g. the Allow header of a 405 (RFC 9110).
+        return error_response(exc.status_code, type_, str(exc.detail), exc.headers)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -78,7 +83,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         413: "too_large: the body exceeds MAX_BODY_BYTES",
         422: "validation: wrong types, empty list, too many texts, empty or over-long text",
         429: "overloaded: the queue is full; retry after the Retry-After header's seconds",
-        500: "internal: inference failed for this batch; the message carries an error id",
-        503: "not_ready: the model is not loaded (yet)",
+        500: "internal: inference failed for this batch, or an unexpected error; the message "
+        "carries an error id that is also in the log",
+        503: "not_ready: the model is not loaded (yet), or the service is shutting down",
     }.items()
 }

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from app.api import router
 from app.errors import install_error_handlers
+from app.middleware import RequestMiddleware
 from app.service import Service
 from app.settings import Settings, get_settings
+from app.shutdown import before_exit_signals
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,7 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Off the loop, so /health/live answers while the model loads.
         loading = asyncio.create_task(asyncio.to_thread(service.load))
         try:
-            yield
+            with before_exit_signals(service.begin_shutdown):
+                yield
         finally:
             await loading
             await asyncio.to_thread(service.drain)
@@ -36,7 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
+    logging.getLogger("app").setLevel(settings.log_level.upper())
     return app
 
 

@@ -41,6 +41,10 @@ QUEUE_DEPTH = Gauge(
 PREDICTIONS = Counter(
     "rnn_classifier_predictions_total", "Predictions by predicted label", ["label"]
 )
+ABANDONED_TEXTS = Counter(
+    "rnn_classifier_abandoned_texts_total",
+    "Texts dropped before the model because their client had gone away",
+)
 TRUNCATED = Counter("rnn_classifier_truncated_texts_total", "Texts cut to the model's max length")
 ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
 

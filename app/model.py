@@ -27,7 +27,7 @@ class ModelConfig:
     dropout: float = 0.5
     # "last": the final hidden state (the seed's Keras-style RNN); "max": max over all time
     # steps, which keeps strong words from early in a long review.
-    pooling: Literal["last", "max"] = "max"
+    pooling: Literal["last", "max", "max_mean"] = "max"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -49,6 +49,11 @@ class RNNClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=PAD_ID)
+        # Small initial vectors (Keras' default range): N(0, 1) ones saturate the recurrent gates
+        # and the model learns far slower from scratch.
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
         self.rnn = RNN_TYPES[config.rnn_type](
             config.embedding_dim,
             config.hidden_dim,
@@ -57,22 +62,36 @@ class RNNClassifier(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         directions = 2 if config.bidirectional else 1
-        self.dense = nn.Linear(config.hidden_dim * directions, config.num_classes)
+        self._mean = config.pooling == "max_mean"
+        features = config.hidden_dim * directions * (2 if self._mean else 1)
+        self.dense = nn.Linear(features, config.num_classes)
 
     def encode(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Recurrent layer over the real tokens only: [B, T, E] -> [B, H * directions]."""
-        packed = pack_padded_sequence(
-            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        # Without padding (one text, or equal lengths) packing changes nothing but costs time.
+        padded_batch = bool((lengths != embedded.shape[1]).any())
+        inputs = (
+            pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            if padded_batch
+            else embedded
         )
-        outputs, hidden = self.rnn(packed)
+        outputs, hidden = self.rnn(inputs)
         if self.config.pooling == "last":
             if isinstance(hidden, tuple):  # LSTM returns (h_n, c_n)
                 hidden = hidden[0]
             # hidden: [layers * directions, B, H]; the last layer's directions, side by side.
             directions = 2 if self.config.bidirectional else 1
             return torch.cat(list(hidden[-directions:]), dim=-1)
+        if not padded_batch:
+            pooled = outputs.max(dim=1).values
+            return torch.cat([pooled, outputs.mean(dim=1)], -1) if self._mean else pooled
         padded, _ = pad_packed_sequence(outputs, batch_first=True, padding_value=float("-inf"))
-        return padded.max(dim=1).values
+        pooled = padded.max(dim=1).values
+        if not self._mean:
+            return pooled
+        real = padded.masked_fill(padded == float("-inf"), 0.0)
+        mean = real.sum(dim=1) / lengths.to(real.device).unsqueeze(1)
+        return torch.cat([pooled, mean], dim=-1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Class scores (logits) [B, C]; softmax them for probabilities."""

@@ -18,6 +18,9 @@ class Service:
         self.runner: ModelRunner | None = None
         self.batcher: Batcher | None = None
         self.not_ready_reason: str | None = "starting: model not loaded yet"
+        # Set on SIGTERM: readiness fails so no new traffic is routed here, while requests that
+        # still arrive before the server closes its sockets are served, not dropped.
+        self.shutting_down = False
         self._lock = threading.Lock()
 
     @property
@@ -37,9 +40,9 @@ class Service:
             self.not_ready_reason = f"model artifacts refused: {exc}"
             log.error("not ready: artifact %s in %s refused: %s", exc.file, settings.model_dir, exc)
             return
-        except RuntimeError as exc:
+        except Exception as exc:  # e.g. DEVICE=cuda without CUDA: say so, never die silently
             self.not_ready_reason = f"model could not start: {exc}"
-            log.error("not ready: %s", exc)
+            log.exception("not ready: model could not start")
             return
         batcher = Batcher(
             runner.predict,
@@ -47,18 +50,31 @@ class Service:
             settings.max_batch_tokens,
             settings.max_queue_texts,
             settings.max_wait_ms / 1000,
+            on_event_loop=settings.inference_thread == "off"
+            or (
+                settings.inference_thread == "auto"
+                and runner.device.type == "cpu"
+                and settings.cpus_per_worker() == 1
+            ),
         )
         batcher.start()
         self.artifacts, self.runner, self.batcher = artifacts, runner, batcher
         self.not_ready_reason = None
         log.info(
-            "ready: %s version %s (%d parameters) from %s on %s",
+            "ready: %s version %s (%d parameters) from %s on %s, forward passes %s",
             artifacts.name,
             artifacts.version,
             count_parameters(artifacts.model),
             settings.model_dir,
             runner.device,
+            "on the event loop" if batcher.on_event_loop else "on a dedicated thread",
         )
+
+    def begin_shutdown(self) -> None:
+        """Called from the signal handler: only sets a flag and logs (once, signals may repeat)."""
+        if not self.shutting_down:
+            self.shutting_down = True
+            log.info("not ready: shutting down, finishing in-flight requests")
 
     def drain(self) -> None:
         """Turn not-ready, then finish every queued text before the model thread ends."""

@@ -38,10 +38,22 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a fuller batch; 0 = none")
     max_queue_texts: int = Field(2048, ge=1, description="Queued texts before 429 Overloaded")
     api_key: SecretStr | None = Field(None, description="If set, /classify needs this bearer key")
+    shutdown_timeout_s: int = Field(
+        30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"
+    )
     log_level: str = "info"
 
+    inference_thread: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Run forward passes on a dedicated thread (on), on the event loop (off), or "
+        "auto: a thread unless a worker has only one CPU and no GPU",
+    )
+
+    def cpus_per_worker(self) -> int:
+        return max(1, cpu_budget() // self.workers)
+
     def threads_per_worker(self) -> int:
-        return self.torch_threads or max(1, cpu_budget() // self.workers)
+        return self.torch_threads or self.cpus_per_worker()
 
 
 @lru_cache

@@ -78,10 +78,14 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: Path) -> "Tokenizer":
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_json(path.read_text(encoding="utf-8"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Tokenizer":
+        payload = json.loads(text)
         if (
             payload.get("format_version") != FORMAT_VERSION
             or payload.get("pattern") != TOKEN_PATTERN.pattern
         ):
-            raise ValueError(f"{path.name}: tokenizer format or pattern differs from this version")
+            raise ValueError("tokenizer format or pattern differs from this version")
         return cls(payload["tokens"])

@@ -25,15 +25,34 @@ TEXTS = [
 ]
 
 
-def make_artifacts(directory: Path, rnn_type: str = "gru", labels: tuple[str, ...] = ("neg", "pos"),
-                   max_length: int = 12) -> Path:
+def make_artifacts(
+    directory: Path,
+    rnn_type: str = "gru",
+    labels: tuple[str, ...] = ("neg", "pos"),
+    max_length: int = 12,
+) -> Path:
     """A small untrained model with real files: fast to build, exercises every loading path."""
     torch.manual_seed(0)
     tokenizer = Tokenizer.build(TEXTS)
-    model = RNNClassifier(ModelConfig(vocab_size=len(tokenizer), num_classes=len(labels),
-                                      embedding_dim=8, hidden_dim=6, rnn_type=rnn_type))  # type: ignore[arg-type]
-    save_artifacts(directory, model.eval(), tokenizer, list(labels), max_length, name="tiny",
-                   version="test", extra={"metrics": {}})
+    model = RNNClassifier(
+        ModelConfig(
+            vocab_size=len(tokenizer),
+            num_classes=len(labels),
+            embedding_dim=8,
+            hidden_dim=6,
+            rnn_type=rnn_type,
+        )
+    )  # type: ignore[arg-type]
+    save_artifacts(
+        directory,
+        model.eval(),
+        tokenizer,
+        list(labels),
+        max_length,
+        name="tiny",
+        version="test",
+        extra={"metrics": {}},
+    )
     return directory
 
 
@@ -57,16 +76,21 @@ def start_server(env: dict[str, str], ready: bool = True) -> Server:
     """The real service: `python -m app` in a subprocess, talked to over HTTP."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=ROOT, text=True,
+        [sys.executable, "-m", "app"],
+        cwd=ROOT,
+        text=True,
         env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "TORCH_THREADS": "1", **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     path = "/health/ready" if ready else "/health/live"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{process.stdout.read() if process.stdout else ''}")
+            raise RuntimeError(
+                f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
+            )
         try:
             if httpx.get(base_url + path, timeout=1).status_code == 200:
                 return Server(process, base_url)

@@ -84,7 +84,9 @@ def test_truncation_reject_mode(tiny_model_dir: Path) -> None:
         ([1, 2], 422, "body"),
     ],
 )
-def test_bad_input_gets_a_clear_4xx(client: TestClient, body: Any, status: int, fragment: str) -> None:
+def test_bad_input_gets_a_clear_4xx(
+    client: TestClient, body: Any, status: int, fragment: str
+) -> None:
     response = client.post("/classify", json=body)
     assert response.status_code == status
     error = response.json()["error"]
@@ -93,11 +95,15 @@ def test_bad_input_gets_a_clear_4xx(client: TestClient, body: Any, status: int, 
 
 @pytest.mark.parametrize(
     ("content", "headers"),
-    [(b"{not json", {"content-type": "application/json"}),
-     (b'{"texts": ["ok"]}', {"content-type": "text/plain"}),
-     (b"\xff\xfe", {"content-type": "application/json"})],
+    [
+        (b"{not json", {"content-type": "application/json"}),
+        (b'{"texts": ["ok"]}', {"content-type": "text/plain"}),
+        (b"\xff\xfe", {"content-type": "application/json"}),
+    ],
 )
-def test_body_that_is_not_json_gets_400(client: TestClient, content: bytes, headers: dict[str, str]) -> None:
+def test_body_that_is_not_json_gets_400(
+    client: TestClient, content: bytes, headers: dict[str, str]
+) -> None:
     response = client.post("/classify", content=content, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "validation"
@@ -114,9 +120,14 @@ def test_metrics_follow_prometheus_conventions(client: TestClient) -> None:
     classify(client, TEXTS)
     client.post("/classify", json={"texts": []})
     text = client.get("/metrics").text
-    for name in ["rnn_classifier_request_duration_seconds_bucket", "rnn_classifier_inference_duration_seconds_bucket",
-                 "rnn_classifier_batch_size_bucket", "rnn_classifier_queue_duration_seconds_bucket",
-                 "rnn_classifier_queue_depth", 'rnn_classifier_errors_total{type="validation"}']:
+    for name in [
+        "rnn_classifier_request_duration_seconds_bucket",
+        "rnn_classifier_inference_duration_seconds_bucket",
+        "rnn_classifier_batch_size_bucket",
+        "rnn_classifier_queue_duration_seconds_bucket",
+        "rnn_classifier_queue_depth",
+        'rnn_classifier_errors_total{type="validation"}',
+    ]:
         assert name in text
     assert 'rnn_classifier_predictions_total{label="' in text
 
@@ -144,10 +155,19 @@ def test_api_key_guards_classify_only(tiny_model_dir: Path) -> None:
     with client_for(tiny_model_dir, api_key="s3cret") as c:
         wait_ready(c)
         assert c.post("/classify", json={"texts": ["hi"]}).status_code == 401
-        wrong = c.post("/classify", json={"texts": ["hi"]}, headers={"Authorization": "Bearer nope"})
+        wrong = c.post(
+            "/classify", json={"texts": ["hi"]}, headers={"Authorization": "Bearer nope"}
+        )
         assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "unauthorized"
-        assert c.post("/classify", json={"texts": ["hi"]},
-                      headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert c.post("/classify", json={"texts": ["hi"]}, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert (
+            c.post(
+                "/classify", json={"texts": ["hi"]}, headers={"Authorization": "Bearer s3cret"}
+            ).status_code
+            == 200
+        )
+        assert (
+            c.post("/classify", json={"texts": ["hi"]}, headers={"X-API-Key": "s3cret"}).status_code
+            == 200
+        )
         assert c.get("/health/ready").status_code == 200
         assert c.get("/metrics").status_code == 200

@@ -66,7 +66,9 @@ def test_vocabulary_that_does_not_fit_the_weights_is_refused(tiny_model_dir: Pat
     Tokenizer.build(["other words entirely here"]).save(tiny_model_dir / VOCAB_FILE)
     config = json.loads((tiny_model_dir / CONFIG_FILE).read_text())
     # Even with a matching checksum (someone re-signed it), the sizes must agree.
-    config["files"][VOCAB_FILE] = hashlib.sha256((tiny_model_dir / VOCAB_FILE).read_bytes()).hexdigest()
+    config["files"][VOCAB_FILE] = hashlib.sha256(
+        (tiny_model_dir / VOCAB_FILE).read_bytes()
+    ).hexdigest()
     (tiny_model_dir / CONFIG_FILE).write_text(json.dumps(config))
     error = refused(tiny_model_dir)
     assert error.file == VOCAB_FILE and "tokens" in str(error)
@@ -78,3 +80,10 @@ def test_config_from_a_newer_format_is_refused(tiny_model_dir: Path) -> None:
     (tiny_model_dir / CONFIG_FILE).write_text(json.dumps(config))
     error = refused(tiny_model_dir)
     assert error.file == CONFIG_FILE and "99" in str(error)
+
+
+def test_unreadable_file_is_named_not_raised_raw(tiny_model_dir: Path) -> None:
+    (tiny_model_dir / VOCAB_FILE).unlink()
+    (tiny_model_dir / VOCAB_FILE).mkdir()  # unreadable as a file, even for root
+    error = refused(tiny_model_dir)
+    assert error.file == VOCAB_FILE and "cannot be read" in str(error)

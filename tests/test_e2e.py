@@ -1,8 +1,10 @@
 """End to end: the real server (`python -m app` in a subprocess) over real HTTP."""
 
 import asyncio
+import json
 import random
 import signal
+import socket
 import threading
 import time
 
@@ -12,10 +14,15 @@ from tests.conftest import BUNDLED_MODEL, Server, start_server, stop_server
 
 
 def test_bundled_model_classifies_obvious_reviews(bundled_server: Server) -> None:
-    response = httpx.post(bundled_server.base_url + "/classify", json={"texts": [
-        "a wonderful , moving film with brilliant performances",
-        "a dull , tedious and boring mess",
-    ]})
+    response = httpx.post(
+        bundled_server.base_url + "/classify",
+        json={
+            "texts": [
+                "a wonderful , moving film with brilliant performances",
+                "a dull , tedious and boring mess",
+            ]
+        },
+    )
     assert response.status_code == 200
     labels = [r["label"] for r in response.json()["results"]]
     assert labels == ["positive", "negative"]
@@ -36,7 +43,9 @@ def test_concurrent_requests_match_single_request_answers(bundled_server: Server
         limits = httpx.Limits(max_connections=64)
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
             requests = [rng.sample(texts, rng.choice([1, 1, 1, 3, 8])) for _ in range(300)]
-            responses = await asyncio.gather(*(client.post(url, json={"texts": r}) for r in requests))
+            responses = await asyncio.gather(
+                *(client.post(url, json={"texts": r}) for r in requests)
+            )
             return list(zip(requests, responses, strict=True))
 
     for request_texts, response in asyncio.run(fire()):
@@ -49,11 +58,39 @@ def test_concurrent_requests_match_single_request_answers(bundled_server: Server
     assert "rnn_classifier_batch_size_count" in metrics
 
 
-def queue_depth(server: Server) -> float:
+def metric(server: Server, name: str) -> float:
     for line in httpx.get(server.base_url + "/metrics").text.splitlines():
-        if line.startswith("rnn_classifier_queue_depth "):
+        if line.startswith(name + " "):
             return float(line.split()[1])
-    raise AssertionError("no queue depth gauge")
+    raise AssertionError(f"no metric {name}")
+
+
+def queue_depth(server: Server) -> float:
+    return metric(server, "rnn_classifier_queue_depth")
+
+
+def test_requests_of_clients_that_went_away_are_dropped_before_the_model() -> None:
+    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL), "MAX_BATCH_SIZE": "1"})
+    try:
+        url = server.base_url + "/classify"
+        busy = threading.Thread(
+            target=httpx.post, args=(url,), kwargs={"json": {"texts": ["slow film " * 20] * 256},
+                                                    "timeout": 120})  # fmt: skip
+        busy.start()
+        while queue_depth(server) < 128:  # the model has plenty queued ahead of the next request
+            time.sleep(0.01)
+        body = json.dumps({"texts": ["gone before its turn"] * 50}).encode()
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+            while queue_depth(server) < 50:
+                time.sleep(0.001)
+        busy.join(120)
+        assert metric(server, "rnn_classifier_abandoned_texts_total") == 50
+        assert metric(server, "rnn_classifier_batch_size_count") == 256  # one pass per busy text
+    finally:
+        stop_server(server)
 
 
 def test_sigterm_drains_in_flight_requests() -> None:
@@ -81,3 +118,43 @@ def test_sigterm_drains_in_flight_requests() -> None:
     log = stop_server(server)
     assert results == [200] * 8, log
     assert server.process.returncode in (0, -signal.SIGTERM), log
+    # Readiness failed on the signal itself, before uvicorn closed its sockets and drained.
+    # (Not probed over HTTP: from then on uvicorn closes idle connections and refuses new ones.)
+    assert log.index("not ready: shutting down") < log.index("Shutting down"), log
+
+
+def test_sigterm_exits_after_shutdown_timeout_with_a_json_503() -> None:
+    """Work that cannot finish within SHUTDOWN_TIMEOUT_S is cut off, and its callers are told."""
+    server = start_server(
+        {
+            "MODEL_DIR": str(BUNDLED_MODEL),
+            "MAX_BATCH_SIZE": "1",
+            "SHUTDOWN_TIMEOUT_S": "1",
+            "MAX_TEXTS_PER_REQUEST": "4096",
+            "MAX_QUEUE_TEXTS": "100000",
+        }
+    )
+    url = server.base_url + "/classify"
+    responses: list[httpx.Response] = []
+
+    def call() -> None:  # 4096 texts one per forward pass: far longer than the 1 s allowed
+        responses.append(httpx.post(url, json={"texts": ["a fine film " * 20] * 4096}, timeout=120))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while queue_depth(server) < 4096 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(25)  # the default timeout (30 s) would still be waiting here
+    finally:
+        log = stop_server(server)
+    for thread in threads:
+        thread.join(30)
+    assert "timeout graceful shutdown exceeded" in log
+    assert server.process.returncode in (0, -signal.SIGTERM), log
+    assert [r.status_code for r in responses] == [503, 503], log
+    for response in responses:
+        assert response.json()["error"]["type"] == "not_ready"

@@ -3,7 +3,12 @@ import torch
 
 from app.model import ModelConfig, RNNClassifier, collate
 
-SEQUENCES = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15, 16], [4], [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]]
+SEQUENCES = [
+    [5, 6, 7],
+    [8, 9, 10, 11, 12, 13, 14, 15, 16],
+    [4],
+    [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+]
 
 
 def model_of(**overrides: object) -> RNNClassifier:
@@ -20,14 +25,14 @@ def test_collate_pads_to_longest_in_batch() -> None:
 
 @pytest.mark.parametrize("rnn_type", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("pooling", ["last", "max"])
+@pytest.mark.parametrize("pooling", ["last", "max", "max_mean"])
 def test_logits_shape(rnn_type: str, bidirectional: bool, pooling: str) -> None:
     model = model_of(rnn_type=rnn_type, bidirectional=bidirectional, pooling=pooling)
     assert model(*collate(SEQUENCES)).shape == (len(SEQUENCES), 3)
 
 
 @pytest.mark.parametrize("rnn_type", ["rnn", "gru", "lstm"])
-@pytest.mark.parametrize("pooling", ["last", "max"])
+@pytest.mark.parametrize("pooling", ["last", "max", "max_mean"])
 def test_padding_never_changes_a_result(rnn_type: str, pooling: str) -> None:
     """A text scores the same alone as inside a batch of longer texts."""
     model = model_of(rnn_type=rnn_type, pooling=pooling)

@@ -8,7 +8,16 @@ from app.tokenizer import PAD_ID, UNK_ID, Tokenizer, split_words
 
 
 def test_splits_words_and_keeps_punctuation_and_contractions() -> None:
-    assert split_words("I DON'T love it!!  Really?") == ["i", "don't", "love", "it", "!", "!", "really", "?"]
+    assert split_words("I DON'T love it!!  Really?") == [
+        "i",
+        "don't",
+        "love",
+        "it",
+        "!",
+        "!",
+        "really",
+        "?",
+    ]
 
 
 def test_vocabulary_is_ordered_by_frequency_then_alphabet() -> None:

@@ -54,14 +54,29 @@ def test_user_jsonl_with_three_classes(tmp_path: Path) -> None:
     for i in range(600):
         label = ["sports", "food", "music"][i % 3]
         cue = {"sports": "goal", "food": "pizza", "music": "guitar"}[label]
-        words = rng.sample(filler, 5) + [cue, f"n{i}"]
+        words = [*rng.sample(filler, 5), cue, f"n{i}"]
         rng.shuffle(words)
         rows.append({"body": " ".join(words), "topic": label})
     data = tmp_path / "topics.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows))
-    report = train(["--data", str(data), "--text-column", "body", "--label-column", "topic",
-                    "--out", str(tmp_path / "model"), "--epochs", "6", "--embedding-dim", "16",
-                    "--hidden-dim", "16"])
+    report = train(
+        [
+            "--data",
+            str(data),
+            "--text-column",
+            "body",
+            "--label-column",
+            "topic",
+            "--out",
+            str(tmp_path / "model"),
+            "--epochs",
+            "6",
+            "--embedding-dim",
+            "16",
+            "--hidden-dim",
+            "16",
+        ]
+    )
     assert load_artifacts(tmp_path / "model").labels == ["food", "music", "sports"]
     assert report["test"]["accuracy"] > 0.9  # one cue word decides the class: must be learned
 

