@@ -71,6 +71,8 @@ def save_artifacts(
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(directory / WEIGHTS_FILE))
+    # safetensors writes 0600; a container user other than the trainer must be able to read it.
+    (directory / WEIGHTS_FILE).chmod(0o644)
     tokenizer.save(directory / VOCAB_FILE)
     config = {
         "format_version": FORMAT_VERSION,
@@ -79,6 +81,7 @@ def save_artifacts(
         "labels": labels,
         "max_length": max_length,
         "model": model.config.to_dict(),
+        "tokenizer": {"file": VOCAB_FILE, **tokenizer.settings()},
         "files": {f: sha256_of(directory / f) for f in (WEIGHTS_FILE, VOCAB_FILE)},
         **extra,
     }

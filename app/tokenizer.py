@@ -66,14 +66,19 @@ class Tokenizer:
         ids = [self.index.get(word, UNK_ID) for word in words[:max_length]] or [UNK_ID]
         return Encoded(ids=ids, truncated=len(words) > max_length, num_tokens=len(words))
 
-    def save(self, path: Path) -> None:
-        payload = {
+    def settings(self) -> dict[str, object]:
+        """How text is split: stored with the vocabulary and checked when it is loaded."""
+        return {
             "format_version": FORMAT_VERSION,
             "pattern": TOKEN_PATTERN.pattern,
             "lowercase": True,
             "normalization": "NFKC",
-            "tokens": self.tokens,
+            "pad_id": PAD_ID,
+            "unk_id": UNK_ID,
         }
+
+    def save(self, path: Path) -> None:
+        payload = {**self.settings(), "tokens": self.tokens}
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
 
     @classmethod

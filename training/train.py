@@ -10,13 +10,14 @@ import copy
 import hashlib
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from app.artifacts import count_parameters, save_artifacts
@@ -49,23 +50,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "word_dropout": 0.0,
         "ema_decay": 0.0,
     },
-    # 95% of snippets fit in 34 words; a bidirectional GRU with max pooling, dropout and early
-    # stopping on validation generalizes instead of memorizing.
+    # 95% of snippets fit in 34 words. A bidirectional GRU whose states are max- and mean-pooled,
+    # with dropout, word dropout, an averaged (EMA) copy of the weights and early stopping on
+    # validation loss: chosen by validation loss among the variants in model_artifacts/report.md.
     "default": {
         "embedding_dim": 128,
         "hidden_dim": 128,
         "rnn_type": "gru",
         "bidirectional": True,
         "dropout": 0.5,
-        "pooling": "max",
+        "pooling": "max_mean",
         "max_length": 40,
         "epochs": 15,
         "patience": 3,
-        "lr": 2e-3,
-        "batch_size": 64,
-        "min_freq": 1,
-        "word_dropout": 0.0,
-        "ema_decay": 0.0,
+        "lr": 1e-3,
+        "batch_size": 32,
+        "min_freq": 2,
+        "word_dropout": 0.1,
+        "ema_decay": 0.998,
     },
 }
 ARCHITECTURE_KEYS = (
@@ -114,7 +116,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--word-dropout", type=float, help="override the preset")
     parser.add_argument("--ema-decay", type=float, help="override the preset (0 = off)")
     parser.add_argument("--rnn-type", choices=["rnn", "gru", "lstm"], help="override the preset")
-    parser.add_argument("--pooling", choices=["last", "max", "max_mean"], help="override the preset")
+    parser.add_argument(
+        "--pooling", choices=["last", "max", "max_mean"], help="override the preset"
+    )
     return parser.parse_args(argv)
 
 
@@ -128,6 +132,25 @@ def encode_split(
     examples: list[Example], tokenizer: Tokenizer, label_ids: dict[str, int], max_length: int
 ) -> list[tuple[list[int], int]]:
     return [(tokenizer.encode(e.text, max_length).ids, label_ids[e.label]) for e in examples]
+
+
+def warmed_up_ema(
+    decay: float,
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | int], torch.Tensor]:
+    """Exponential moving average whose decay ramps up as (1 + n) / (10 + n), capped at `decay`.
+
+    With a fixed decay, a short run (a small data set) would ship an average still dominated by
+    its first, untrained steps; the ramp makes it follow the model closely at first.
+    """
+
+    def average(
+        averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor | int
+    ) -> torch.Tensor:
+        steps = int(num_averaged)
+        rate = min(decay, (1 + steps) / (10 + steps))
+        return averaged + (current - averaged) * (1 - rate)
+
+    return average
 
 
 def run_epoch(
@@ -213,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # An exponential moving average of the weights is what gets validated and shipped: it sits
     # in a flatter region than the last step's weights and generalizes better.
     averaged = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(params["ema_decay"]))
+        AveragedModel(model, avg_fn=warmed_up_ema(params["ema_decay"]))
         if params["ema_decay"]
         else None
     )
