@@ -5,8 +5,10 @@ text gets the same probabilities alone as inside a batch of longer texts.
 """
 
 from dataclasses import asdict, dataclass
+from itertools import chain
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -37,11 +39,12 @@ def collate(
     sequences: list[list[int]], device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad id lists to the longest one in the batch; return (ids [B, T], lengths [B])."""
-    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.long)
-    ids = torch.full((len(sequences), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    return ids.to(device), lengths
+    # Vectorized: building the tensor row by row costs more than a small model's forward pass.
+    lengths = np.fromiter(map(len, sequences), np.int64, count=len(sequences))
+    flat = np.fromiter(chain.from_iterable(sequences), np.int64, count=int(lengths.sum()))
+    ids = np.full((len(sequences), int(lengths.max())), PAD_ID, np.int64)
+    ids[np.arange(ids.shape[1]) < lengths[:, None]] = flat
+    return torch.from_numpy(ids).to(device), torch.from_numpy(lengths)
 
 
 class RNNClassifier(nn.Module):
