@@ -1,12 +1,11 @@
 """HTTP routes: request schema -> tokenizer -> batcher -> response."""
 
-import hmac
 import time
 from collections import Counter
 from collections.abc import Callable
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from app import metrics
 from app.artifacts import count_parameters
@@ -41,29 +40,12 @@ def _client_gone_check(request: Request) -> Callable[[], bool]:
     return lambda: bool(cycle.disconnected)
 
 
-async def _require_api_key(request: Request) -> None:
-    """Runs before the body is validated, so a caller without the key learns nothing more."""
-    key = _service(request).settings.api_key
-    if key is None:
-        return
-    header = request.headers.get("authorization", "")
-    given = header[7:] if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
-    if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
-        raise ServiceError(
-            401,
-            "unauthorized",
-            "missing or wrong API key (send 'Authorization: Bearer <key>' or 'X-API-Key: <key>')",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
 @router.post(
     "/classify",
     response_model=ClassifyResponse,
     responses=ERROR_RESPONSES,
     summary="Classify texts",
     tags=["classify"],
-    dependencies=[Depends(_require_api_key)],
 )
 async def classify(body: ClassifyRequest, request: Request) -> Response:
     """Label each text; all texts of a request run batched, alongside concurrent requests."""
@@ -126,7 +108,7 @@ async def classify(body: ClassifyRequest, request: Request) -> Response:
             }
         )
     for label, count in counts.items():
-        metrics.PREDICTIONS.labels(label=label).inc(count)
+        metrics.predictions(label).inc(count)
     truncated = sum(item.truncated for item in encoded)
     if truncated:
         metrics.TRUNCATED.inc(truncated)

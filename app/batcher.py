@@ -121,8 +121,8 @@ class Batcher:
                 raise Overloaded("shutting down")
             if len(self._queue) + len(sequences) > self.max_queue_texts:
                 raise Overloaded(f"{len(self._queue)} texts queued (limit {self.max_queue_texts})")
+            # The depth gauge is set once per batch, in _take: not a lock per request.
             self._queue.extend((job, i) for i in range(len(sequences)))
-            metrics.QUEUE_DEPTH.set(len(self._queue))
             if not self.on_event_loop:
                 self._cond.notify()
         if self.on_event_loop and not self._flush_scheduled:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import router
+from app.auth import ApiKeyMiddleware
 from app.errors import install_error_handlers
 from app.middleware import RequestMiddleware
 from app.service import Service
@@ -39,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    # Added last, so outermost: every response, a 401 included, carries the request id.
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.

@@ -5,6 +5,7 @@ files and /metrics sums them, so a scrape sees the whole service, not one worker
 """
 
 import os
+from functools import cache
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -47,6 +48,12 @@ ABANDONED_TEXTS = Counter(
 )
 TRUNCATED = Counter("rnn_classifier_truncated_texts_total", "Texts cut to the model's max length")
 ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
+
+
+@cache
+def predictions(label: str) -> Counter:
+    """The per-label child, looked up once: `labels()` takes a lock and hashes on every call."""
+    return PREDICTIONS.labels(label=label)
 
 
 def render() -> tuple[bytes, str]:
