@@ -4,6 +4,9 @@
 Every server runs on one core (taskset), in its own session (setsid) so that the kernel's
 autogroup scheduling keeps it apart from other work; wrk and the latency probe run on another core.
 Results go to bench/results.md (and .json next to it); see bench/README.md.
+This file holds the request bodies, our batcher's metrics and the run itself; beside it are
+servers.py (environment, starting and stopping the servers), loadgen.py (scenarios, wrk, the
+latency probe), profiling.py (py-spy) and report.py (results.md, the targets).
 
     python bench/run.py              # full run: ~2 s warm-up + 8 s per scenario and server
     python bench/run.py --smoke      # CI: ~1 s per scenario, asserts nothing about speed
@@ -18,151 +21,43 @@ import json
 import os
 import platform
 import random
-import re
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-LUA_SCRIPT = BENCH / "classify.lua"
-PROBE = BENCH / "latency_probe.py"
+# Siblings in bench/: run as a script, this file's directory is first on sys.path.
+from loadgen import SCENARIOS, run_probe, run_wrk, summarize
+from profiling import profile_ours
+from report import check_targets, ratio, render
+from servers import (
+    BENCH,
+    ROOT,
+    Server,
+    check_answer,
+    children,
+    code_version,
+    cpu_layout,
+    cpu_model,
+    ensure_wrk,
+    loadavg,
+    log,
+    log_tail,
+    make_servers,
+    rss_kib,
+    shown_path,
+    start_server,
+    stop_process_group,
+    wait_ready,
+)
+
 DATA = ROOT / "data" / "rotten_tomatoes.csv"
-
-# The targets of issue 3, checked (and reported, never enforced) at the end.
-TARGET_VS_NOOP_64 = 0.6
-TARGET_VS_NAIVE_64 = 2.0
-TARGET_P50_EXTRA_MS = 0.2
-TARGET_VS_NAIVE_TEXTS_32 = 1.5
-TARGET_RSS_GROWTH = 0.10
-
-
-@dataclass(frozen=True)
-class Scenario:
-    key: str
-    texts: int  # per request
-    connections: int
-
-    @property
-    def title(self) -> str:
-        texts = "1 text" if self.texts == 1 else f"{self.texts} texts"
-        conns = "1 connection" if self.connections == 1 else f"{self.connections} connections"
-        return f"{texts}/request, {conns}"
-
-
-SCENARIOS = [
-    Scenario("t1_c1", 1, 1),
-    Scenario("t1_c16", 1, 16),
-    Scenario("t1_c64", 1, 64),
-    Scenario("t32_c4", 32, 4),
-]
-
-
-@dataclass
-class Server:
-    key: str
-    title: str
-    command: list[str]
-    env: dict[str, str]
-    port: int
-    log_path: Path
-    shown_env: tuple[str, ...] = ()  # variables the report shows in front of the command
-    proc: subprocess.Popen[bytes] | None = None
-    rss_warm_kib: int = 0
-    rss_after_kib: int = 0
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-_children: list[subprocess.Popen[bytes]] = []  # wrk, probe, py-spy: ended in `finally`
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# ---------------------------------------------------------------- environment
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    prefix: list[str] = []
-    if os.geteuid() != 0:
-        if not shutil.which("sudo"):
-            sys.exit(
-                "wrk is missing and we are not root (no sudo): install it with apt-get install wrk"
-            )
-        prefix = ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"]
-    log("wrk not found: " + shlex.join(install))
-    if subprocess.run(install, env=env, check=False).returncode != 0:
-        subprocess.run([*prefix, "apt-get", "update", "-q"], env=env, check=True)
-        subprocess.run(install, env=env, check=True)
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("wrk is still missing after apt-get install wrk")
-    return found
-
-
-def cpu_layout() -> tuple[int, int]:
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        log(f"WARNING: only CPU {cpus[0]} available: servers and load generator share it")
-        return cpus[0], cpus[0]
-    return cpus[0], cpus[1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def code_version() -> str:
-    """The commit, and whether app/ differs from it: the service is measured as the tree holds it."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "app"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.splitlines()
-    except OSError:
-        return "unknown (no git)"
-    if not commit:
-        return "unknown (not a git checkout)"
-    return f"commit {commit}" + (
-        f" + uncommitted changes in {len(changed)} file(s) under app/" if changed else ""
-    )
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 # ---------------------------------------------------------------- request bodies
@@ -190,212 +85,6 @@ def write_bodies(directory: Path, seed: int) -> tuple[Path, Path, dict[str, Any]
         "words_max": words[-1],
     }
     return one, many, stats
-
-
-# ---------------------------------------------------------------- servers
-
-
-def make_servers(model_dir: Path, logs: Path, access_log: bool) -> list[Server]:
-    level = "info" if access_log else "warning"
-    base = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    py = sys.executable
-
-    def uvicorn(module: str, port: int) -> list[str]:
-        command = [py, "-m", "uvicorn", "--app-dir", str(BENCH), f"{module}:app"]
-        command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", level]
-        return command + ([] if access_log else ["--no-access-log"])
-
-    ports = [free_port(), free_port(), free_port()]
-    while len(set(ports)) < 3:
-        ports = [free_port(), free_port(), free_port()]
-    ours_env = {
-        **base,
-        "MODEL_DIR": str(model_dir),
-        "HOST": "127.0.0.1",
-        "PORT": str(ports[2]),
-        "WORKERS": "1",
-        "TORCH_THREADS": "1",
-        "LOG_LEVEL": level,
-    }
-    naive_env = {**base, "MODEL_DIR": str(model_dir), "TORCH_THREADS": "1"}
-    return [
-        Server("noop", "FastAPI no-op (ceiling)", uvicorn("noop_server", ports[0]), base,
-               ports[0], logs / "noop.log"),
-        Server("naive", "FastAPI naive (model per request)", uvicorn("naive_server", ports[1]),
-               naive_env, ports[1], logs / "naive.log", ("MODEL_DIR", "TORCH_THREADS")),
-        Server("ours", "ours (python -m app)", [py, "-m", "app"], ours_env, ports[2],
-               logs / "ours.log", ("MODEL_DIR", "WORKERS", "TORCH_THREADS", "LOG_LEVEL")),
-    ]  # fmt: skip
-
-
-def start_server(server: Server, cpu: int) -> None:
-    with server.log_path.open("wb") as out:
-        server.proc = subprocess.Popen(
-            ["taskset", "-c", str(cpu), *server.command],
-            cwd=ROOT,
-            env=server.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # setsid: own session, own autogroup, own process group
-        )
-
-
-def log_tail(server: Server, lines: int = 30) -> str:
-    try:
-        return "\n".join(server.log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def wait_ready(server: Server, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    assert server.proc is not None
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(
-                f"{server.key} exited with {server.proc.returncode}:\n{log_tail(server)}"
-            )
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
-            conn.request("GET", "/health/ready")
-            status = conn.getresponse().status
-            conn.close()
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{server.key} not ready after {timeout:.0f} s:\n{log_tail(server)}")
-
-
-def check_answer(server: Server, body: bytes, texts: int) -> None:
-    """One request by hand: a 200 with one result per text, so nobody benchmarks error pages."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request("POST", "/classify", body, {"Content-Type": "application/json"})
-    response = conn.getresponse()
-    payload = response.read()
-    conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"{server.key}: /classify answered {response.status}: {payload[:300]!r}")
-    results = json.loads(payload)["results"]
-    if len(results) != texts or not {"label", "score", "probabilities"} <= set(results[0]):
-        raise RuntimeError(f"{server.key}: unexpected answer {payload[:300]!r}")
-
-
-def stop_process_group(proc: subprocess.Popen[bytes] | None, grace: float = 15.0) -> None:
-    """SIGTERM the process group we started (it is its own session), then SIGKILL if needed."""
-    if proc is None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(wait)
-            if not group_pids(proc.pid):
-                break
-        except subprocess.TimeoutExpired:
-            continue
-    if proc.poll() is None:
-        proc.wait(5)
-
-
-def group_pids(pgid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        # fields: state, ppid, pgrp, ...; a zombie has no memory left to count
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def rss_kib(pgid: int) -> int:
-    """VmRSS summed over the server's process group (uvicorn workers included)."""
-    total = 0
-    for pid in group_pids(pgid):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
-
-
-# ---------------------------------------------------------------- load generation
-
-
-def run_wrk(
-    wrk: str, port: int, bodies: Path, connections: int, seconds: int, cpu: int
-) -> dict[str, Any]:
-    command = [
-        "taskset", "-c", str(cpu), wrk, "-t1", f"-c{connections}", f"-d{seconds}s",
-        "--timeout", "5s", "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}/classify",
-        "--", str(bodies),
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
-    _children.append(proc)
-    try:
-        out, err = proc.communicate(timeout=seconds + 60)
-    finally:
-        stop_process_group(proc, grace=2)
-        _children.remove(proc)
-    text = out.decode(errors="replace")
-    for line in text.splitlines():
-        if line.startswith("BENCH_JSON "):
-            return json.loads(line[len("BENCH_JSON ") :])  # type: ignore[no-any-return]
-    raise RuntimeError(f"wrk gave no result ({proc.returncode}):\n{text}\n{err.decode()}")
-
-
-def summarize(raw: dict[str, Any], texts: int) -> dict[str, Any]:
-    seconds = raw["duration_us"] / 1e6
-    ok = raw["requests"] - raw["non2xx"]
-    socket_errors = sum(raw["socket_errors"].values())
-    return {
-        "req_s": ok / seconds,
-        "texts_s": ok * texts / seconds,
-        "p50_ms": raw["latency_us"]["p50"] / 1000,
-        "p99_ms": raw["latency_us"]["p99"] / 1000,
-        "errors": socket_errors + raw["non2xx"],
-        "non2xx": raw["non2xx"],
-        "socket_errors": socket_errors,
-        "requests": raw["requests"],
-        "seconds": seconds,
-        "wrk": raw,
-    }
-
-
-def run_probe(
-    servers: list[Server], bodies: Path, requests: int, rounds: int, cpu: int
-) -> dict[str, Any]:
-    command = [
-        "taskset", "-c", str(cpu), sys.executable, str(PROBE), "--bodies", str(bodies),
-        "--requests", str(requests), "--rounds", str(rounds),
-        *(f"{s.key}={s.port}" for s in servers),
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
-    _children.append(proc)
-    try:
-        out, err = proc.communicate(timeout=300)
-    finally:
-        stop_process_group(proc, grace=2)
-        _children.remove(proc)
-    if proc.returncode != 0:
-        raise RuntimeError(f"latency probe failed ({proc.returncode}):\n{err.decode()}")
-    return json.loads(out)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- our batcher's own metrics
@@ -454,272 +143,6 @@ def batcher_delta(
         f"wait, {out['handler_ms']:.2f} ms mean handler time"
     )
     return out
-
-
-# ---------------------------------------------------------------- profiling
-
-
-def ensure_py_spy() -> str:
-    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if Path(found).exists():
-        return found
-    log("py-spy not found: pip install py-spy")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True)
-    return str(Path(sys.executable).parent / "py-spy")
-
-
-def profile_ours(
-    wrk: str, ours: Server, bodies: Path, connections: int, seconds: int, cpu: int, out: Path
-) -> dict[str, Any]:
-    """py-spy (on the client core) while wrk drives our service: an SVG and a top-function table."""
-    py_spy = ensure_py_spy()
-    assert ours.proc is not None
-    profiles: dict[str, Any] = {}
-    stacks, svg = out.with_suffix(".txt"), out.with_suffix(".svg")
-    for fmt, path in (("raw", stacks), ("flamegraph", svg)):
-        command = [
-            "taskset", "-c", str(cpu), py_spy, "record", "--pid", str(ours.proc.pid),
-            "--duration", str(seconds), "--rate", "250", "--threads", "--nonblocking",
-            "--format", fmt, "--output", str(path),
-        ]  # fmt: skip
-        spy = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        _children.append(spy)
-        try:
-            time.sleep(0.5)  # attached before the load starts
-            profiles[fmt] = summarize(run_wrk(wrk, ours.port, bodies, connections, seconds, cpu), 1)
-            out, _ = spy.communicate(timeout=seconds + 60)
-        finally:
-            stop_process_group(spy, grace=2)
-            _children.remove(spy)
-        if spy.returncode != 0 or not path.exists():
-            raise RuntimeError(f"py-spy failed ({spy.returncode}): {out.decode(errors='replace')}")
-    profiles["top"] = top_functions(stacks)
-    profiles["svg"], profiles["stacks"] = _shown(svg), _shown(stacks)
-    return profiles
-
-
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-# Where a sample's time goes: the first rule (from the innermost frame outwards) that matches.
-_CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
-    ("model forward pass (ModelRunner.predict, torch)",
-     ("ModelRunner.predict", "torch/", "app/model.py", "numpy/")),
-    ("batcher: submit / wake-ups / settling futures",
-     ("Batcher.", "_settle", "app/batcher.py", "call_soon_threadsafe")),
-    ("sync dependency run in the threadpool (AnyIO)",
-     ("run_in_threadpool", "anyio/", "starlette/concurrency.py")),
-    ("metrics (prometheus_client)", ("prometheus_client/",)),
-    ("tokenizer", ("app/tokenizer.py", "unicodedata")),
-    ("request id (uuid4)", ("uuid.py",)),
-    ("request parsing and validation (pydantic)",
-     ("pydantic", "request_body_to_args", "_validate", "json/")),
-    ("our handler and middleware (app/)", ("app/",)),
-    ("FastAPI / Starlette routing and middleware", ("fastapi/", "starlette/")),
-    ("uvicorn HTTP protocol", ("uvicorn/protocols", "httptools")),
-    ("asyncio event loop and sockets", ("asyncio/", "uvloop", "uvicorn/")),
-]  # fmt: skip
-
-
-def _category(thread: str, frames: list[str]) -> str:
-    if "AnyIO worker" in thread:
-        return "sync dependency run in the threadpool (AnyIO)"
-    for frame in reversed(frames):
-        for category, markers in _CATEGORIES:
-            if any(marker in frame for marker in markers):
-                return category
-    return "other"
-
-
-def top_functions(collapsed: Path, limit: int = 15) -> dict[str, Any]:
-    """Sample shares per thread, per part of the request path, and per function (self time),
-    from py-spy's raw (collapsed stacks) output."""
-    self_counts: Counter[str] = Counter()
-    category_counts: Counter[str] = Counter()
-    thread_counts: Counter[str] = Counter()
-    total = 0
-    for line in collapsed.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        thread = next((f for f in frames if f.startswith("thread ")), "?")
-        thread = re.sub(r"^thread \(\w+\):?\s*", "", thread) or "?"
-        frames = [f for f in frames if not f.startswith(("thread ", "process "))]
-        if not frames:
-            continue
-        total += count
-        thread_counts[thread] += count
-        category_counts[_category(thread, frames)] += count
-        self_counts[_frame_name(frames[-1])] += count
-
-    def share(counter: Counter[str], n: int | None = limit) -> list[tuple[str, float]]:
-        return [(name, c / total) for name, c in counter.most_common(n)] if total else []
-
-    return {
-        "samples": total,
-        "threads": share(thread_counts, None),
-        "categories": share(category_counts, None),
-        "self": share(self_counts),
-    }
-
-
-def _frame_name(frame: str) -> str:
-    """'predict (app/runner.py:34)' -> 'predict (app/runner.py)': one entry per function."""
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    path, _, _line = where.rpartition(":")
-    path = path or where
-    for marker in ("site-packages/", str(ROOT) + "/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-    return f"{name} ({path})"
-
-
-# ---------------------------------------------------------------- report
-
-
-def ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
-
-
-def render(report: dict[str, Any]) -> str:
-    servers = report["servers"]
-    res = report["results"]
-    lines = [
-        "# Benchmark: ours vs FastAPI no-op vs naive FastAPI",
-        "",
-        f"- Date: {report['date']}",
-        f"- Command: `{report['command']}`"
-        + (" (smoke mode: numbers are not meaningful)" if report["smoke"] else ""),
-        f"- Machine: {report['nproc']} CPUs ({report['cpu_model']}), Linux {report['kernel']}, "
-        f"Python {report['python']}, torch {report['torch']}, {report['wrk_version']}",
-        f"- Pinning: every server on CPU {report['server_cpu']} (`taskset`, own session), "
-        f"wrk and the latency probe on CPU {report['client_cpu']}; wrk -t1, "
-        f"{report['warmup_s']} s warm-up then {report['duration_s']} s per scenario and server",
-        f"- Load average (1/5/15 min) at start: {report['load_start']}; at end: "
-        f"{report['load_end']} (a shared machine: other sessions' work competes for the cores)",
-        f"- Code: {report['code']}",
-        f"- Model: `{report['model_dir']}` ({report['model']})",
-        f"- Bodies: {report['bodies']['texts']} review texts from data/rotten_tomatoes.csv, "
-        f"shuffled; words per text min {report['bodies']['words_min']}, median "
-        f"{report['bodies']['words_median']}, p90 {report['bodies']['words_p90']}, max "
-        f"{report['bodies']['words_max']}",
-        "- Servers: "
-        + "; ".join(f"{s['key']} = `{s['command']}`" for s in servers)
-        + f"; access log {'on' if report['access_log'] else 'off'} for all three",
-        "",
-        "req/s and texts/s count 2xx responses only; errors = socket errors + non-2xx responses. "
-        "p50/p99 are wrk's, which include its coordinated-omission correction; the 1-connection "
-        "scenario also has the client-timed latency of sequential requests (probe).",
-        "",
-    ]
-    for scenario in SCENARIOS:
-        rows = res[scenario.key]
-        probe = report["probe"] if scenario.connections == 1 else None
-        lines += [f"## {scenario.title}", ""]
-        header = "| server | req/s | texts/s | p50 ms (wrk) | p99 ms (wrk) | errors |"
-        rule = "|---|---:|---:|---:|---:|---:|"
-        if probe:
-            header += " p50 ms (probe) | p99 ms (probe) |"
-            rule += "---:|---:|"
-        lines += [header, rule]
-        for s in servers:
-            r = rows[s["key"]]
-            row = (
-                f"| {s['title']} | {r['req_s']:,.0f} | {r['texts_s']:,.0f} | {r['p50_ms']:.2f} "
-                f"| {r['p99_ms']:.2f} | {r['errors']} |"
-            )
-            if probe:
-                p = probe[s["key"]]
-                row += f" {p['p50_ms']:.3f} | {p['p99_ms']:.3f} |"
-            lines.append(row)
-        ours, noop, naive = rows["ours"], rows["noop"], rows["naive"]
-        summary = (
-            f"Throughput ours / no-op: **{ratio(ours['texts_s'], noop['texts_s']):.2f}x**; "
-            f"ours / naive: **{ratio(ours['texts_s'], naive['texts_s']):.2f}x**"
-        )
-        if probe:
-            extra_us = (probe["ours"]["p50_ms"] - probe["naive"]["p50_ms"]) * 1000
-            summary += f"; p50 ours - naive (probe): **{extra_us:+.0f} µs**"
-        lines += ["", summary + "."]
-        if "batcher" in ours:
-            lines += ["", f"Ours, from its /metrics: {ours['batcher']['text']}."]
-        lines.append("")
-    lines += [
-        "## Server memory (VmRSS of the server's process group)",
-        "",
-        "| server | after warm-up MiB | after the run MiB | growth |",
-        "|---|---:|---:|---:|",
-    ]
-    for s in servers:
-        lines.append(
-            f"| {s['title']} | {s['rss_warm_kib'] / 1024:.1f} | {s['rss_after_kib'] / 1024:.1f} "
-            f"| {s['rss_growth'] * 100:+.1f}% |"
-        )
-    lines += ["", "## Targets (issue 3)", "", "| target | measured | met |", "|---|---|---|"]
-    for target in report["targets"]:
-        lines.append(
-            f"| {target['target']} | {target['measured']} | {'yes' if target['met'] else 'NO'} |"
-        )
-    if report.get("profile"):
-        prof = report["profile"]
-        top = prof["top"]
-        lines += [
-            "",
-            "## Profile of ours, 1 text/request, 64 connections (py-spy)",
-            "",
-            f"`py-spy record --rate 250 --threads --nonblocking` for {report['duration_s']} s "
-            f"while wrk ran ({top['samples']} samples; {prof['raw']['req_s']:,.0f} req/s under "
-            f"the profiler); flame graph: `{prof['svg']}`, raw stacks: `{prof['stacks']}`. Shares "
-            "are of samples of non-idle threads; on a contended core, a thread that is runnable "
-            "but waiting for the CPU counts as non-idle too.",
-            "",
-            "| thread | share |",
-            "|---|---:|",
-            *(f"| {name} | {share * 100:.1f}% |" for name, share in top["threads"]),
-            "",
-            "| part of the request path (innermost matching frame) | share |",
-            "|---|---:|",
-            *(f"| {name} | {share * 100:.1f}% |" for name, share in top["categories"]),
-            "",
-            "| function (self time) | share |",
-            "|---|---:|",
-            *(f"| {name} | {share * 100:.1f}% |" for name, share in top["self"]),
-        ]
-    lines.append("")
-    return "\n".join(lines)
-
-
-def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    res, probe = report["results"], report["probe"]
-    c64, c32 = res["t1_c64"], res["t32_c4"]
-    vs_noop = ratio(c64["ours"]["req_s"], c64["noop"]["req_s"])
-    vs_naive = ratio(c64["ours"]["req_s"], c64["naive"]["req_s"])
-    extra = probe["ours"]["p50_ms"] - probe["naive"]["p50_ms"]
-    texts = ratio(c32["ours"]["texts_s"], c32["naive"]["texts_s"])
-    growth = next(s["rss_growth"] for s in report["servers"] if s["key"] == "ours")
-    errors = sum(r["ours"]["errors"] for r in res.values())
-    return [
-        {"target": "1 text/request, 64 conns: ours >= 0.6x no-op",
-         "measured": f"{vs_noop:.2f}x", "met": vs_noop >= TARGET_VS_NOOP_64},
-        {"target": "1 text/request, 64 conns: ours >= 2x naive",
-         "measured": f"{vs_naive:.2f}x", "met": vs_naive >= TARGET_VS_NAIVE_64},
-        {"target": "1 text/request, 1 conn: ours p50 <= naive p50 + 0.2 ms (probe)",
-         "measured": f"{probe['ours']['p50_ms']:.3f} vs {probe['naive']['p50_ms']:.3f} ms "
-                     f"({extra * 1000:+.0f} µs)",
-         "met": extra <= TARGET_P50_EXTRA_MS},
-        {"target": "32 texts/request, 4 conns: ours >= 1.5x naive texts/s",
-         "measured": f"{texts:.2f}x", "met": texts >= TARGET_VS_NAIVE_TEXTS_32},
-        {"target": "ours RSS after the run within 10% of after warm-up",
-         "measured": f"{growth * 100:+.1f}%", "met": growth <= TARGET_RSS_GROWTH},
-        {"target": "ours: no errors (socket or non-2xx) in any scenario",
-         "measured": str(errors), "met": errors == 0},
-    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------- main
@@ -846,7 +269,7 @@ def main() -> None:
                 log(f"--- {server.key} log tail ({server.log_path}):\n{log_tail(server)}")
         raise
     finally:
-        for proc in list(_children):
+        for proc in list(children):
             stop_process_group(proc, grace=2)
         for server in servers:
             stop_process_group(server.proc)
@@ -905,7 +328,7 @@ def main() -> None:
     output.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     for target in report["targets"]:
         log(f"{'met   ' if target['met'] else 'MISSED'} {target['target']}: {target['measured']}")
-    log(f"wrote {_shown(output)} "
+    log(f"wrote {shown_path(output)} "
         f"in {report['elapsed_s']} s")  # fmt: skip
 
 

@@ -21,7 +21,6 @@ import os
 import platform
 import random
 import shlex
-import socket
 import ssl
 import statistics
 import subprocess
@@ -34,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# bench/servers.py: run as a script, this file's directory is first on sys.path.
+from servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "rotten_tomatoes.csv"
@@ -52,12 +54,6 @@ class Tally:
     @property
     def server_errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mib(pid: int) -> float:

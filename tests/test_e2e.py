@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
@@ -158,3 +159,23 @@ def test_sigterm_exits_after_shutdown_timeout_with_a_json_503() -> None:
     assert [r.status_code for r in responses] == [503, 503], log
     for response in responses:
         assert response.json()["error"]["type"] == "not_ready"
+
+
+def test_two_workers_report_metrics_summed_across_processes(tmp_path: Path) -> None:
+    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL), "WORKERS": "2",
+                           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})  # fmt: skip
+    try:
+        with httpx.Client(base_url=server.base_url) as client:
+            for _ in range(40):  # new connections, so both workers answer some of them
+                response = client.post("/classify", json={"texts": ["fine", "awful"]},
+                                       headers={"Connection": "close"})  # fmt: skip
+                assert response.status_code == 200
+            predicted = sum(
+                float(line.split()[1])
+                for line in client.get("/metrics").text.splitlines()
+                if line.startswith("rnn_classifier_predictions_total{")
+            )
+        assert predicted == 80  # every text of both workers, whichever worker is scraped
+        assert len({p.name.split("_")[-1] for p in tmp_path.glob("*.db")}) >= 2  # two writers
+    finally:
+        stop_server(server)

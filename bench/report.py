@@ -1,0 +1,151 @@
+"""The report of bench/run.py: results.md rendered from the results, and issue 3's targets checked."""
+
+from typing import Any
+
+from loadgen import SCENARIOS
+
+# The targets of issue 3, checked (and reported, never enforced) at the end.
+TARGET_VS_NOOP_64 = 0.6
+TARGET_VS_NAIVE_64 = 2.0
+TARGET_P50_EXTRA_MS = 0.2
+TARGET_VS_NAIVE_TEXTS_32 = 1.5
+TARGET_RSS_GROWTH = 0.10
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def render(report: dict[str, Any]) -> str:
+    servers = report["servers"]
+    res = report["results"]
+    lines = [
+        "# Benchmark: ours vs FastAPI no-op vs naive FastAPI",
+        "",
+        f"- Date: {report['date']}",
+        f"- Command: `{report['command']}`"
+        + (" (smoke mode: numbers are not meaningful)" if report["smoke"] else ""),
+        f"- Machine: {report['nproc']} CPUs ({report['cpu_model']}), Linux {report['kernel']}, "
+        f"Python {report['python']}, torch {report['torch']}, {report['wrk_version']}",
+        f"- Pinning: every server on CPU {report['server_cpu']} (`taskset`, own session), "
+        f"wrk and the latency probe on CPU {report['client_cpu']}; wrk -t1, "
+        f"{report['warmup_s']} s warm-up then {report['duration_s']} s per scenario and server",
+        f"- Load average (1/5/15 min) at start: {report['load_start']}; at end: "
+        f"{report['load_end']} (a shared machine: other sessions' work competes for the cores)",
+        f"- Code: {report['code']}",
+        f"- Model: `{report['model_dir']}` ({report['model']})",
+        f"- Bodies: {report['bodies']['texts']} review texts from data/rotten_tomatoes.csv, "
+        f"shuffled; words per text min {report['bodies']['words_min']}, median "
+        f"{report['bodies']['words_median']}, p90 {report['bodies']['words_p90']}, max "
+        f"{report['bodies']['words_max']}",
+        "- Servers: "
+        + "; ".join(f"{s['key']} = `{s['command']}`" for s in servers)
+        + f"; access log {'on' if report['access_log'] else 'off'} for all three",
+        "",
+        "req/s and texts/s count 2xx responses only; errors = socket errors + non-2xx responses. "
+        "p50/p99 are wrk's, which include its coordinated-omission correction; the 1-connection "
+        "scenario also has the client-timed latency of sequential requests (probe).",
+        "",
+    ]
+    for scenario in SCENARIOS:
+        rows = res[scenario.key]
+        probe = report["probe"] if scenario.connections == 1 else None
+        lines += [f"## {scenario.title}", ""]
+        header = "| server | req/s | texts/s | p50 ms (wrk) | p99 ms (wrk) | errors |"
+        rule = "|---|---:|---:|---:|---:|---:|"
+        if probe:
+            header += " p50 ms (probe) | p99 ms (probe) |"
+            rule += "---:|---:|"
+        lines += [header, rule]
+        for s in servers:
+            r = rows[s["key"]]
+            row = (
+                f"| {s['title']} | {r['req_s']:,.0f} | {r['texts_s']:,.0f} | {r['p50_ms']:.2f} "
+                f"| {r['p99_ms']:.2f} | {r['errors']} |"
+            )
+            if probe:
+                p = probe[s["key"]]
+                row += f" {p['p50_ms']:.3f} | {p['p99_ms']:.3f} |"
+            lines.append(row)
+        ours, noop, naive = rows["ours"], rows["noop"], rows["naive"]
+        summary = (
+            f"Throughput ours / no-op: **{ratio(ours['texts_s'], noop['texts_s']):.2f}x**; "
+            f"ours / naive: **{ratio(ours['texts_s'], naive['texts_s']):.2f}x**"
+        )
+        if probe:
+            extra_us = (probe["ours"]["p50_ms"] - probe["naive"]["p50_ms"]) * 1000
+            summary += f"; p50 ours - naive (probe): **{extra_us:+.0f} µs**"
+        lines += ["", summary + "."]
+        if "batcher" in ours:
+            lines += ["", f"Ours, from its /metrics: {ours['batcher']['text']}."]
+        lines.append("")
+    lines += [
+        "## Server memory (VmRSS of the server's process group)",
+        "",
+        "| server | after warm-up MiB | after the run MiB | growth |",
+        "|---|---:|---:|---:|",
+    ]
+    for s in servers:
+        lines.append(
+            f"| {s['title']} | {s['rss_warm_kib'] / 1024:.1f} | {s['rss_after_kib'] / 1024:.1f} "
+            f"| {s['rss_growth'] * 100:+.1f}% |"
+        )
+    lines += ["", "## Targets (issue 3)", "", "| target | measured | met |", "|---|---|---|"]
+    for target in report["targets"]:
+        lines.append(
+            f"| {target['target']} | {target['measured']} | {'yes' if target['met'] else 'NO'} |"
+        )
+    if report.get("profile"):
+        prof = report["profile"]
+        top = prof["top"]
+        lines += [
+            "",
+            "## Profile of ours, 1 text/request, 64 connections (py-spy)",
+            "",
+            f"`py-spy record --rate 250 --threads --nonblocking` for {report['duration_s']} s "
+            f"while wrk ran ({top['samples']} samples; {prof['raw']['req_s']:,.0f} req/s under "
+            f"the profiler); flame graph: `{prof['svg']}`, raw stacks: `{prof['stacks']}`. Shares "
+            "are of samples of non-idle threads; on a contended core, a thread that is runnable "
+            "but waiting for the CPU counts as non-idle too.",
+            "",
+            "| thread | share |",
+            "|---|---:|",
+            *(f"| {name} | {share * 100:.1f}% |" for name, share in top["threads"]),
+            "",
+            "| part of the request path (innermost matching frame) | share |",
+            "|---|---:|",
+            *(f"| {name} | {share * 100:.1f}% |" for name, share in top["categories"]),
+            "",
+            "| function (self time) | share |",
+            "|---|---:|",
+            *(f"| {name} | {share * 100:.1f}% |" for name, share in top["self"]),
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    res, probe = report["results"], report["probe"]
+    c64, c32 = res["t1_c64"], res["t32_c4"]
+    vs_noop = ratio(c64["ours"]["req_s"], c64["noop"]["req_s"])
+    vs_naive = ratio(c64["ours"]["req_s"], c64["naive"]["req_s"])
+    extra = probe["ours"]["p50_ms"] - probe["naive"]["p50_ms"]
+    texts = ratio(c32["ours"]["texts_s"], c32["naive"]["texts_s"])
+    growth = next(s["rss_growth"] for s in report["servers"] if s["key"] == "ours")
+    errors = sum(r["ours"]["errors"] for r in res.values())
+    return [
+        {"target": "1 text/request, 64 conns: ours >= 0.6x no-op",
+         "measured": f"{vs_noop:.2f}x", "met": vs_noop >= TARGET_VS_NOOP_64},
+        {"target": "1 text/request, 64 conns: ours >= 2x naive",
+         "measured": f"{vs_naive:.2f}x", "met": vs_naive >= TARGET_VS_NAIVE_64},
+        {"target": "1 text/request, 1 conn: ours p50 <= naive p50 + 0.2 ms (probe)",
+         "measured": f"{probe['ours']['p50_ms']:.3f} vs {probe['naive']['p50_ms']:.3f} ms "
+                     f"({extra * 1000:+.0f} µs)",
+         "met": extra <= TARGET_P50_EXTRA_MS},
+        {"target": "32 texts/request, 4 conns: ours >= 1.5x naive texts/s",
+         "measured": f"{texts:.2f}x", "met": texts >= TARGET_VS_NAIVE_TEXTS_32},
+        {"target": "ours RSS after the run within 10% of after warm-up",
+         "measured": f"{growth * 100:+.1f}%", "met": growth <= TARGET_RSS_GROWTH},
+        {"target": "ours: no errors (socket or non-2xx) in any scenario",
+         "measured": str(errors), "met": errors == 0},
+    ]  # fmt: skip
