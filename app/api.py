@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from app import metrics
 from app.artifacts import count_parameters
-from app.batcher import BatchFailed, ClientGone, Overloaded
+from app.batcher import BatchFailed, ClientGone, Overloaded, never_gone
 from app.errors import ERROR_RESPONSES, ServiceError
 from app.schemas import ClassifyRequest, ClassifyResponse, Health, ModelInfo
 from app.service import Service
@@ -36,7 +36,7 @@ def _client_gone_check(request: Request) -> Callable[[], bool]:
     """
     cycle = getattr(request.receive, "__self__", None)
     if cycle is None or not hasattr(cycle, "disconnected"):
-        return lambda: False
+        return never_gone
     return lambda: bool(cycle.disconnected)
 
 

@@ -43,7 +43,7 @@ class BatchFailed(Exception):
         self.error_id = error_id
 
 
-def _never_gone() -> bool:
+def never_gone() -> bool:
     return False
 
 
@@ -110,7 +110,7 @@ class Batcher:
         return len(self._queue)
 
     async def submit(
-        self, sequences: list[list[int]], client_gone: Callable[[], bool] = _never_gone
+        self, sequences: list[list[int]], client_gone: Callable[[], bool] = never_gone
     ) -> np.ndarray:
         """Probabilities for `sequences`, in order, computed alongside other requests' texts."""
         loop = asyncio.get_running_loop()

@@ -1,7 +1,6 @@
 """The loaded model and its batcher, with the readiness state that /health/ready reports."""
 
 import logging
-import threading
 
 from app.artifacts import ArtifactError, Artifacts, count_parameters, load_artifacts
 from app.batcher import Batcher
@@ -21,7 +20,6 @@ class Service:
         # Set on SIGTERM: readiness fails so no new traffic is routed here, while requests that
         # still arrive before the server closes its sockets are served, not dropped.
         self.shutting_down = False
-        self._lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
