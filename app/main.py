@@ -23,13 +23,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(settings)
         app.state.service = service
-        # Off the loop, so /health/live answers while the model loads.
-        loading = asyncio.create_task(asyncio.to_thread(service.load))
+        # Before the server listens: with several workers on one port, a worker that takes
+        # connections has its model, so no request meets a half-started worker. A model that
+        # fails to load does not stop the server; /health/ready then says why.
+        service.load()
         try:
             with before_exit_signals(service.begin_shutdown):
                 yield
         finally:
-            await loading
             await asyncio.to_thread(service.drain)
 
     app = FastAPI(
