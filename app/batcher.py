@@ -182,7 +182,7 @@ class Batcher:
         with self._cond:
             batch = self._take()
         if batch:
-            _settle(self._run_batch(batch))
+            self._deliver(self._run_batch(batch))
         if self._queue:
             self._schedule_flush(loop)
 

@@ -130,10 +130,8 @@ def run_epoch(
     """
     training = optimizer is not None
     model.train(training)
-    order = (
-        torch.randperm(len(data), generator=generator).tolist() if training else range(len(data))
-    )
-    order = list(order)
+    count = len(data)
+    order = torch.randperm(count, generator=generator).tolist() if training else list(range(count))
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     total_loss, correct = 0.0, 0
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
