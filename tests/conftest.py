@@ -1,4 +1,5 @@
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -59,6 +60,21 @@ def make_artifacts(
 @pytest.fixture
 def tiny_model_dir(tmp_path: Path) -> Path:
     return make_artifacts(tmp_path / "model")
+
+
+def require_system(executable: str, install_hint: str) -> str:
+    """Path of a system program a test needs (Chromium, Prometheus, ...).
+
+    Without it the test skips with the reason, except in CI (CI=true), where .ci/run installs
+    every such program: there a missing one fails the test instead of silently skipping it.
+    """
+    found = shutil.which(executable)
+    if found:
+        return found
+    message = f"{executable} is not installed ({install_hint})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; .ci/run must install it")
+    pytest.skip(message)
 
 
 def free_port() -> int:
