@@ -45,16 +45,12 @@ class Tokenizer:
             raise ValueError("vocabulary has duplicate tokens")
 
     @classmethod
-    def build(
-        cls, texts: Iterable[str], min_freq: int = 1, max_size: int | None = None
-    ) -> "Tokenizer":
+    def build(cls, texts: Iterable[str], min_freq: int = 1) -> "Tokenizer":
         counts = Counter(word for text in texts for word in split_words(text))
         # Sort by frequency, then alphabetically, so the same data always gives the same ids.
         ranked = sorted(
             (w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w)
         )
-        if max_size is not None:
-            ranked = ranked[: max_size - 2]
         return cls([PAD_TOKEN, UNK_TOKEN, *ranked])
 
     def __len__(self) -> int:

@@ -8,10 +8,52 @@ from pathlib import Path
 import pytest
 
 from app.artifacts import WEIGHTS_FILE, load_artifacts
+from app.model import ModelConfig
+from training.config import PRESETS, TrainConfig, architecture, config_from_args
 from training.data import split_of
 from training.train import main as train
+from training.train import parse_args
 
-TINY = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--max-length", "20"]
+TINY = [
+    *("--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--max-length", "20"),
+    *("--extra-vocab", "100"),
+]
+
+
+def test_seed_preset_is_the_seeds_pipeline() -> None:
+    seed = PRESETS["seed"]
+    assert seed.model == architecture(
+        embedding_dim=50,
+        hidden_dim=64,
+        rnn_type="rnn",
+        bidirectional=False,
+        dropout=0.0,
+        pooling="last",
+    )
+    assert (seed.max_length, seed.epochs, seed.patience, seed.min_freq) == (10, 5, 0, 1)
+    assert (seed.word_dropout, seed.ema_decay, seed.vectors) == (0.0, 0.0, False)
+    assert PRESETS["seed-glove"] == TrainConfig(**{**vars(seed), "vectors": True})
+
+
+def test_flags_override_the_preset_with_typed_values() -> None:
+    assert config_from_args(parse_args([])) == PRESETS["default"] == TrainConfig()
+    args = ["--preset", "seed", "--hidden-dim", "32", "--rnn-type", "lstm", "--bidirectional"]
+    config = config_from_args(parse_args([*args, "--lr", "0.01", "--vectors"]))
+    assert config.model.hidden_dim == 32 and config.model.rnn_type == "lstm"
+    assert config.model.bidirectional is True and config.vectors is True and config.lr == 0.01
+    assert config.max_length == PRESETS["seed"].max_length  # untouched: the preset's
+    with pytest.raises(SystemExit):  # choices come from the Literal annotation
+        parse_args(["--pooling", "avg"])
+
+
+def test_every_hyperparameter_has_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    help_text = capsys.readouterr().out
+    names = [f for f in ModelConfig.__dataclass_fields__ if f not in ("vocab_size", "num_classes")]
+    names += [f for f in TrainConfig.__dataclass_fields__ if f != "model"]
+    for name in names:
+        assert f"--{name.replace('_', '-')}" in help_text, name
 
 
 def test_split_follows_the_published_hash_rule() -> None:
@@ -22,6 +64,7 @@ def test_split_follows_the_published_hash_rule() -> None:
     assert split_of("A  Great film") == split_of("a great FILM")
 
 
+@pytest.mark.slow
 def test_bundled_data_trains_into_loadable_artifacts(tmp_path: Path) -> None:
     out = tmp_path / "model"
     report = train(["--limit", "600", "--out", str(out), *TINY])
@@ -40,6 +83,7 @@ def test_bundled_data_trains_into_loadable_artifacts(tmp_path: Path) -> None:
     assert report["test"] == saved["test"]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(tmp_path: Path) -> None:
     for name in ("a", "b"):
         train(["--limit", "300", "--out", str(tmp_path / name), *TINY])
@@ -47,6 +91,7 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
     assert first == second
 
 
+@pytest.mark.slow
 def test_user_jsonl_with_three_classes(tmp_path: Path) -> None:
     rng = random.Random(0)
     filler = "the a of and it was this that some very".split()

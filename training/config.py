@@ -1,0 +1,154 @@
+"""Training hyperparameters: one dataclass, its command-line flags, and the named presets.
+
+The architecture is the served model's own `ModelConfig` (vocab_size and num_classes are placeholders
+here: `prepare()` sets them from the data), so no architecture field is written twice. Every other
+field is a training setting. Flags are generated from the fields; a preset is a set of overrides of
+the defaults, and flags override the preset.
+"""
+
+import argparse
+from collections.abc import Callable
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from app.model import ModelConfig
+
+# The fields the data decides, not the user.
+DATA_DECIDED = ("vocab_size", "num_classes")
+
+ARCHITECTURE_HELP = {
+    "embedding_dim": "word vector size (with --vectors, the pretrained vectors are mapped to it)",
+    "hidden_dim": "recurrent layer size (per direction)",
+    "rnn_type": "recurrent cell",
+    "bidirectional": "read the text in both directions",
+    "dropout": "dropout on the embeddings and the pooled features",
+    "pooling": "how the recurrent states become one vector",
+}
+
+
+def architecture(**overrides: Any) -> ModelConfig:
+    """A ModelConfig whose data-decided fields are left for prepare() to fill in."""
+    return ModelConfig(vocab_size=0, num_classes=0, **overrides)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The default preset. Its values come from training/sweep-results.md (python -m training.sweep)."""
+
+    model: ModelConfig = field(
+        default_factory=lambda: architecture(
+            embedding_dim=50, hidden_dim=64, rnn_type="gru", bidirectional=True, pooling="max_mean"
+        )
+    )
+    # 95% of the bundled snippets fit in 34 words.
+    max_length: int = field(default=40, metadata={"help": "words read per text (more are cut)"})
+    epochs: int = field(default=15, metadata={"help": "most epochs to train"})
+    patience: int = field(
+        default=3,
+        metadata={"help": "stop after this many epochs without a better validation loss (0 = off)"},
+    )
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    batch_size: int = field(default=32, metadata={"help": "texts per training step"})
+    min_freq: int = field(
+        default=2, metadata={"help": "training-set count a word needs to enter the vocabulary"}
+    )
+    word_dropout: float = field(
+        default=0.1, metadata={"help": "share of training words replaced by <unk> (0 = off)"}
+    )
+    ema_decay: float = field(
+        default=0.998,
+        metadata={"help": "decay of the weight average that is validated and shipped (0 = off)"},
+    )
+    vectors: bool = field(
+        default=True,
+        metadata={"help": "start from GloVe 6B 50-d vectors (needs the train extra)"},
+    )
+    offset_decay: float = field(
+        default=1e-2,
+        metadata={"help": "with --vectors: L2 penalty on the trainable per-word offsets"},
+    )
+    extra_vocab: int = field(
+        default=20_000,
+        metadata={
+            "help": "with --vectors: most frequent vector words the training set lacks, added to "
+            "the saved vocabulary"
+        },
+    )
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    # The seed's pipeline exactly as written: a plain RNN reading 10 words, 5 epochs, no
+    # regularization, no pretrained vectors.
+    "seed": TrainConfig(
+        model=architecture(
+            embedding_dim=50,
+            hidden_dim=64,
+            rnn_type="rnn",
+            bidirectional=False,
+            dropout=0.0,
+            pooling="last",
+        ),
+        max_length=10,
+        epochs=5,
+        patience=0,
+        min_freq=1,
+        word_dropout=0.0,
+        ema_decay=0.0,
+        vectors=False,
+        extra_vocab=0,
+    ),
+}
+# The seed's shape with the pretrained vectors, to show what they alone do.
+PRESETS["seed-glove"] = replace(PRESETS["seed"], vectors=True)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_flag(add_argument: Callable[..., object], name: str, kind: Any, help_text: str) -> None:
+    """A flag whose default is None, meaning "the preset's value"."""
+    if kind is bool:
+        add_argument(_flag(name), action=argparse.BooleanOptionalAction, help=help_text)
+    elif get_origin(kind) is Literal:
+        add_argument(_flag(name), choices=get_args(kind), help=help_text)
+    elif kind in (int, float, str):
+        add_argument(_flag(name), type=kind, help=help_text)
+    else:
+        raise TypeError(f"no flag for {name}: {kind}")
+
+
+def _own_fields() -> list[Field[Any]]:
+    return [f for f in fields(TrainConfig) if f.name != "model"]
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per hyperparameter; types and choices from the dataclasses' annotations."""
+    group = parser.add_argument_group("hyperparameters (override the preset)")
+    model_types = get_type_hints(ModelConfig)
+    for f in fields(ModelConfig):
+        if f.name not in DATA_DECIDED:
+            _add_flag(group.add_argument, f.name, model_types[f.name], ARCHITECTURE_HELP[f.name])
+    own_types = get_type_hints(TrainConfig)
+    for f in _own_fields():
+        _add_flag(group.add_argument, f.name, own_types[f.name], f.metadata["help"])
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset named by --preset with every flag the user gave applied on top."""
+    preset = PRESETS[args.preset]
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    model_keys = {f.name for f in fields(ModelConfig)} - set(DATA_DECIDED)
+    own_keys = {f.name for f in _own_fields()}
+    return replace(
+        preset,
+        model=replace(preset.model, **{k: v for k, v in given.items() if k in model_keys}),
+        **{k: v for k, v in given.items() if k in own_keys},
+    )
+
+
+def flat(config: TrainConfig) -> dict[str, Any]:
+    """Every hyperparameter by its flag name, for reports."""
+    model = {k: v for k, v in config.model.to_dict().items() if k not in DATA_DECIDED}
+    return {**model, **{f.name: getattr(config, f.name) for f in _own_fields()}}

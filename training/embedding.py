@@ -1,0 +1,98 @@
+"""The training-time embedding over pretrained vectors, and its folding into the served model.
+
+Fine-tuning pretrained vectors directly moves the trained words away from the space the untouched
+ones still live in, so a word first met at serving time would land somewhere the model never saw.
+Here every word goes through one trainable map: word -> (vector + offset) @ W + b, where the
+vectors are frozen and the offset (words of the training vocabulary only) is kept small by an L2
+penalty. A word the training set lacks gets vector @ W + b: the same map, so the same space.
+Words without a vector keep a free row with the small random init.
+
+The served model is the unchanged `RNNClassifier`: `fold()` computes its plain embedding table from
+the map, so the saved weights hold no trace of this structure.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from app.model import RNNClassifier
+from app.tokenizer import PAD_ID
+
+
+class MappedEmbedding(nn.Module):
+    """ids [B, T] -> [B, T, E]: (vector + offset) @ W + b for words with a vector, else a free row."""
+
+    def __init__(
+        self,
+        vectors: npt.NDArray[np.float32],
+        has_vector: npt.NDArray[np.bool_],
+        embedding_dim: int,
+    ) -> None:
+        super().__init__()
+        vocab_size, vector_dim = vectors.shape
+        self.vectors: torch.Tensor
+        self.has_vector: torch.Tensor
+        self.register_buffer("vectors", torch.from_numpy(np.array(vectors, np.float32)))
+        self.register_buffer("has_vector", torch.from_numpy(np.array(has_vector, np.bool_)))
+        self.offset = nn.Parameter(torch.zeros(vocab_size, vector_dim))
+        self.map = nn.Linear(vector_dim, embedding_dim)
+        # Start from the vectors as they are (a norm-preserving map, no shift): the prototype's
+        # plain GloVe initialisation, which learned as fast as the small random init.
+        nn.init.orthogonal_(self.map.weight)
+        if vector_dim == embedding_dim:
+            nn.init.eye_(self.map.weight)
+        nn.init.zeros_(self.map.bias)
+        # The same small init as RNNClassifier's own embedding (see app/model.py).
+        self.free = nn.Parameter(torch.empty(vocab_size, embedding_dim).uniform_(-0.05, 0.05))
+        with torch.no_grad():
+            self.free[PAD_ID].zero_()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mapped = self.map(self.vectors[ids] + self.offset[ids])
+        return torch.where(self.has_vector[ids].unsqueeze(-1), mapped, self.free[ids])
+
+    def table(self, extension: npt.NDArray[np.float32] | None = None) -> torch.Tensor:
+        """The plain embedding table: every training word's row, then one per extension vector."""
+        with torch.no_grad():
+            rows = self.forward(torch.arange(self.vectors.shape[0]))
+            rows[PAD_ID] = 0.0
+            if extension is None or len(extension) == 0:
+                return rows
+            return torch.cat([rows, self.map(torch.from_numpy(np.array(extension, np.float32)))])
+
+
+def use_mapped_embedding(model: RNNClassifier, embedding: MappedEmbedding) -> RNNClassifier:
+    """Swap the model's embedding for the training-time one; the rest of the model is untouched."""
+    model.add_module("embedding", embedding)
+    return model
+
+
+def fold(model: RNNClassifier, extension: npt.NDArray[np.float32] | None = None) -> RNNClassifier:
+    """The plain RNNClassifier the service loads, with the same outputs as `model`.
+
+    `extension` holds the vectors of words appended to the vocabulary after the training words.
+    A model without a MappedEmbedding is returned as it is.
+    """
+    embedding = model.embedding
+    if not isinstance(embedding, MappedEmbedding):
+        return model
+    table = embedding.table(extension)
+    folded = RNNClassifier(replace(model.config, vocab_size=table.shape[0]))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("embedding.")}
+    folded.load_state_dict({**state, "embedding.weight": table}, strict=True)
+    return folded.train(model.training)
+
+
+def mapped_parameter_groups(model: RNNClassifier, offset_decay: float) -> list[dict[str, object]]:
+    """Optimizer groups: the per-word offsets get the L2 penalty, nothing else does."""
+    embedding = model.embedding
+    if not isinstance(embedding, MappedEmbedding):
+        return [{"params": list(model.parameters())}]
+    others = [p for p in model.parameters() if p is not embedding.offset]
+    return [
+        {"params": others},
+        {"params": [embedding.offset], "weight_decay": offset_decay},
+    ]

@@ -1,0 +1,148 @@
+"""The training loop: epochs over the training split, validation, early stopping, weight averaging."""
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+from tqdm import tqdm
+
+from app.model import RNNClassifier, collate
+from app.tokenizer import PAD_ID, UNK_ID
+from training.config import TrainConfig
+from training.embedding import mapped_parameter_groups
+
+# (word ids, label id) pairs
+Encoded = list[tuple[list[int], int]]
+
+EVAL_BATCH_SIZE = 256
+CLIP_NORM = 5.0
+
+
+@dataclass
+class Fitted:
+    model: RNNClassifier  # the best epoch's weights (the averaged copy when averaging is on)
+    history: list[dict[str, float]]
+    best_epoch: int
+
+
+def warmed_up_ema(
+    decay: float,
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | int], torch.Tensor]:
+    """Exponential moving average whose decay ramps up as (1 + n) / (10 + n), capped at `decay`.
+
+    With a fixed decay, a short run (a small data set) would ship an average still dominated by
+    its first, untrained steps; the ramp makes it follow the model closely at first.
+    """
+
+    def average(
+        averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor | int
+    ) -> torch.Tensor:
+        steps = int(num_averaged)
+        rate = min(decay, (1 + steps) / (10 + steps))
+        return averaged + (current - averaged) * (1 - rate)
+
+    return average
+
+
+def train_epoch(
+    model: RNNClassifier,
+    data: Encoded,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    config: TrainConfig,
+    averaged: AveragedModel | None,
+    desc: str,
+) -> tuple[float, float]:
+    """One shuffled pass of training steps. Returns (mean loss, accuracy) over the pass.
+
+    Word dropout replaces random words by <unk>, so the model cannot lean on a few memorized
+    words and learns what unknown words at serving time look like.
+    """
+    model.train()
+    order = torch.randperm(len(data), generator=generator).tolist()
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total_loss, correct = 0.0, 0
+    for batch in tqdm(batches, desc=desc, leave=False):
+        ids, lengths = collate([data[i][0] for i in batch])
+        targets = torch.tensor([data[i][1] for i in batch])
+        if config.word_dropout:
+            dropped = torch.rand(ids.shape, generator=generator) < config.word_dropout
+            ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
+        logits = model(ids, lengths)
+        loss = loss_fn(logits, targets)
+        optimizer.zero_grad()
+        (loss / len(batch)).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
+        total_loss += loss.item()
+        correct += int((logits.argmax(dim=1) == targets).sum())
+    return total_loss / len(data), correct / len(data)
+
+
+@torch.inference_mode()
+def predict_logits(model: RNNClassifier, ids: list[list[int]]) -> torch.Tensor:
+    """Class scores [N, C] in eval mode, in batches."""
+    model.eval()
+    chunks = [
+        model(*collate(ids[i : i + EVAL_BATCH_SIZE])) for i in range(0, len(ids), EVAL_BATCH_SIZE)
+    ]
+    return torch.cat(chunks)
+
+
+def evaluate(model: RNNClassifier, data: Encoded) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) on labelled data."""
+    logits = predict_logits(model, [ids for ids, _ in data])
+    targets = torch.tensor([label for _, label in data])
+    loss = nn.functional.cross_entropy(logits, targets).item()
+    return loss, float((logits.argmax(dim=1) == targets).float().mean())
+
+
+def fit(
+    model: RNNClassifier, train: Encoded, validation: Encoded, config: TrainConfig, seed: int
+) -> Fitted:
+    """Train for up to `epochs`, keeping the epoch with the best validation loss."""
+    optimizer = torch.optim.Adam(mapped_parameter_groups(model, config.offset_decay), lr=config.lr)
+    # An exponential moving average of the weights is what gets validated and shipped: it sits
+    # in a flatter region than the last step's weights and generalizes better.
+    averaged = (
+        AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
+    )
+    evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
+    generator = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    best_state, best_loss, best_epoch = copy.deepcopy(evaluated.state_dict()), float("inf"), 0
+    print("Epoch  Loss    Accuracy  Val loss  Val accuracy")
+    for epoch in range(1, config.epochs + 1):
+        train_loss, train_acc = train_epoch(
+            model, train, optimizer, generator, config, averaged, desc=f"epoch {epoch}"
+        )
+        val_loss, val_acc = evaluate(evaluated, validation)
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": round(train_loss, 4),
+                "train_accuracy": round(train_acc, 4),
+                "val_loss": round(val_loss, 4),
+                "val_accuracy": round(val_acc, 4),
+            }
+        )
+        print(f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {val_loss:.4f}    {val_acc:.4f}")
+        # Without patience (the seed preset) the last epoch is kept, as the seed did.
+        if not config.patience or val_loss < best_loss:
+            best_state, best_loss, best_epoch = (
+                copy.deepcopy(evaluated.state_dict()),
+                val_loss,
+                epoch,
+            )
+        elif epoch - best_epoch >= config.patience:
+            print(f"early stop: validation loss has not improved for {config.patience} epochs")
+            break
+    evaluated.load_state_dict(best_state)
+    return Fitted(evaluated.eval(), history, best_epoch)
