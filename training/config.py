@@ -64,8 +64,15 @@ class TrainConfig:
         metadata={"help": "start from GloVe 6B 50-d vectors (needs the train extra)"},
     )
     offset_decay: float = field(
-        default=1e-2,
+        default=1e-4,
         metadata={"help": "with --vectors: L2 penalty on the trainable per-word offsets"},
+    )
+    clitic_fallback: bool = field(
+        default=True,
+        metadata={
+            "help": 'with --vectors: a word GloVe lacks such as "don\'t" starts from the mean '
+            'of its parts\' vectors ("do", "n\'t")'
+        },
     )
     extra_vocab: int = field(
         default=20_000,

@@ -37,6 +37,8 @@ EXTRA_VOCAB_SIZES = (0, 20_000, 50_000, 100_000)
 OOD_PER_LABEL = 2000
 
 # Spelled out rather than derived from the default preset, which is what this sweep chooses.
+# An offset penalty of 1e-2 (tried first, two seeds, stopped at epoch 4) held the offsets at zero:
+# frozen vectors through a map, train accuracy 0.72 and validation 0.75 after 4 epochs.
 GLOVE_GRU64 = TrainConfig(
     model=architecture(
         embedding_dim=50,
@@ -47,23 +49,19 @@ GLOVE_GRU64 = TrainConfig(
         pooling="max_mean",
     ),
     vectors=True,
-    offset_decay=1e-2,
+    offset_decay=1e-4,
 )
 CANDIDATES: dict[str, TrainConfig] = {
-    "gru64": GLOVE_GRU64,
-    "gru128": replace(GLOVE_GRU64, model=replace(GLOVE_GRU64.model, hidden_dim=128)),
-    # Offsets 100x less penalized: the trained words are freer to leave the shared map's space.
-    "gru64-loose-offsets": replace(GLOVE_GRU64, offset_decay=1e-4),
+    "gru64-offsets-1e-4": GLOVE_GRU64,
+    # Offsets 10x more penalized: trained words held closer to the space the added words live in.
+    "gru64-offsets-1e-3": replace(GLOVE_GRU64, offset_decay=1e-3),
 }
-# Reference points, one seed each: the previous default (no pretrained vectors, embedding and
-# hidden 128), and the seed's shape without and with the vectors.
+# Reference points, one seed each: the first candidate without the clitic fallback, and the
+# seed's shape without and with the vectors. (The previous default, without vectors, is in the
+# README from its own run: test 0.7709, best validation loss 0.4686, seed 13.)
 REFERENCES = {
-    "no-vectors-gru128": replace(
-        GLOVE_GRU64,
-        model=replace(GLOVE_GRU64.model, embedding_dim=128, hidden_dim=128),
-        vectors=False,
-        extra_vocab=0,
-    ),
+    # Does starting "don't" from "do" + "n't" help? The chosen candidate without it.
+    "no-clitic-fallback": replace(GLOVE_GRU64, clitic_fallback=False),
     "seed": PRESETS["seed"],
     "seed-glove": PRESETS["seed-glove"],
 }

@@ -111,7 +111,7 @@ def build_model(prepared: Prepared, config: TrainConfig) -> RNNClassifier:
     )
     if prepared.vectors is None:
         return model
-    table, found = vectors_for(prepared.tokenizer.tokens, prepared.vectors)
+    table, found = vectors_for(prepared.tokenizer.tokens, prepared.vectors, config.clitic_fallback)
     return use_mapped_embedding(model, MappedEmbedding(table, found, config.model.embedding_dim))
 
 
