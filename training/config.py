@@ -33,7 +33,8 @@ def architecture(**overrides: Any) -> ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The default preset. Its values come from training/sweep-results.md (python -m training.sweep)."""
+    """The defaults are the default preset: the choice recorded in training/sweep-results.md
+    (`python -m training.sweep`, training/sweep.py's CHOSEN)."""
 
     model: ModelConfig = field(
         default_factory=lambda: architecture(
@@ -75,7 +76,7 @@ class TrainConfig:
         },
     )
     extra_vocab: int = field(
-        default=20_000,
+        default=0,
         metadata={
             "help": "with --vectors: most frequent vector words the training set lacks, added to "
             "the saved vocabulary"
