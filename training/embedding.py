@@ -39,8 +39,8 @@ class MappedEmbedding(nn.Module):
         self.register_buffer("has_vector", torch.from_numpy(np.array(has_vector, np.bool_)))
         self.offset = nn.Parameter(torch.zeros(vocab_size, vector_dim))
         self.map = nn.Linear(vector_dim, embedding_dim)
-        # Start from the vectors as they are (a norm-preserving map, no shift): the prototype's
-        # plain GloVe initialisation, which learned as fast as the small random init.
+        # Start from the vectors as they are (a norm-preserving map, no shift), as issue 7's
+        # prototype did when it initialised a plain embedding with them.
         nn.init.orthogonal_(self.map.weight)
         if vector_dim == embedding_dim:
             nn.init.eye_(self.map.weight)

@@ -120,14 +120,10 @@ def ship(
 ) -> tuple[RNNClassifier, Tokenizer]:
     """The served model and vocabulary: the embedding folded into a plain table, and (with
     vectors) the `extra_vocab` most frequent vector words the training set lacks appended."""
-    extra = (
-        extension_words(prepared.tokenizer.tokens, prepared.vectors, extra_vocab)
-        if prepared.vectors is not None and extra_vocab
-        else []
-    )
-    table, _ = (
-        vectors_for(extra, prepared.vectors) if prepared.vectors is not None else (None, None)
-    )
+    if prepared.vectors is None or not extra_vocab:
+        return fold(model).eval(), prepared.tokenizer
+    extra = extension_words(prepared.tokenizer.tokens, prepared.vectors, extra_vocab)
+    table, _ = vectors_for(extra, prepared.vectors)
     return fold(model, table).eval(), Tokenizer([*prepared.tokenizer.tokens, *extra])
 
 
