@@ -65,7 +65,7 @@ class TrainConfig:
         metadata={"help": "start from GloVe 6B 50-d vectors (needs the train extra)"},
     )
     offset_decay: float = field(
-        default=1e-4,
+        default=1e-3,
         metadata={"help": "with --vectors: L2 penalty on the trainable per-word offsets"},
     )
     clitic_fallback: bool = field(
