@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app.api import router
 from app.auth import ApiKeyMiddleware
+from app.docs_ui import install_docs_ui
 from app.errors import install_error_handlers
 from app.middleware import RequestMiddleware
 from app.service import Service
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         '`{"error": {"type": ..., "message": ...}}`.',
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # app.docs_ui serves /docs with its own assets instead
+        redoc_url=None,
     )
     install_error_handlers(app)
     if settings.api_key is not None:
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: every response, a 401 included, carries the request id.
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    install_docs_ui(app)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app

@@ -38,11 +38,64 @@ class ModelRef(BaseModel):
 
 
 class ClassifyResponse(BaseModel):
+    # The bundled model's answer to ClassifyRequest's example (tests/test_docs_ui.py checks it).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261126025042"},
+                    "results": [
+                        {
+                            "label": "positive",
+                            "score": 0.9901,
+                            "probabilities": {"negative": 0.0099, "positive": 0.9901},
+                            "truncated": False,
+                            "tokens": 7,
+                        },
+                        {
+                            "label": "negative",
+                            "score": 0.6117,
+                            "probabilities": {"negative": 0.6117, "positive": 0.3883},
+                            "truncated": False,
+                            "tokens": 8,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
     model: ModelRef
     results: list[Prediction] = Field(description="One per input text, in input order")
 
 
 class ModelInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "rotten_tomatoes-gru",
+                    "version": "20261126025042",
+                    "labels": ["negative", "positive"],
+                    "max_length": 40,
+                    "vocab_size": 10037,
+                    "parameters": 1483906,
+                    "architecture": {
+                        "vocab_size": 10037,
+                        "num_classes": 2,
+                        "embedding_dim": 128,
+                        "hidden_dim": 128,
+                        "rnn_type": "gru",
+                        "bidirectional": True,
+                        "dropout": 0.5,
+                        "pooling": "max_mean",
+                    },
+                    "metrics": {"test_accuracy": 0.7709, "test_macro_f1": 0.7624},
+                    "checksum": "69962c96c14b816fa0d854bd867d74e9967a0edf74c3cc4303d9a9b857db8191",
+                    "device": "cpu",
+                }
+            ]
+        }
+    )
     name: str
     version: str
     labels: list[str]
@@ -58,5 +111,6 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready"}]})
     status: str
     reason: str | None = None
