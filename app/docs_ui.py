@@ -20,34 +20,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.pages import page_headers
+
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs/static"
 _ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
-
-
-def content_security_policy(script_hashes: tuple[str, ...] = ()) -> str:
-    """Self only. Images may be data: URIs (Swagger UI's CSS draws its icons that way)."""
-    scripts = " ".join(["'self'", *(f"'sha256-{h}'" for h in script_hashes)])
-    return (
-        "default-src 'none'; "
-        f"script-src {scripts}; "
-        "style-src 'self'; "
-        "img-src 'self' data:; "
-        "connect-src 'self'; "
-        "base-uri 'none'; "
-        "form-action 'none'; "
-        "frame-ancestors 'none'"
-    )
-
-
-def page_headers(script_hashes: tuple[str, ...] = ()) -> dict[str, str]:
-    """Headers of the HTML pages this service serves (Swagger UI, the playground)."""
-    return {
-        "Content-Security-Policy": content_security_policy(script_hashes),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
 
 
 @cache

@@ -114,3 +114,58 @@ class Health(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready"}]})
     status: str
     reason: str | None = None
+
+
+class ExplainRequest(ClassifyRequest):
+    texts: list[str] = Field(
+        min_length=1, description="Texts to explain, 1 to MAX_EXPLAIN_TEXTS; none empty"
+    )
+
+
+class InputLayer(BaseModel):
+    tokens: list[str] = Field(description="Word tokens the model reads (after truncation)")
+    ids: list[int] = Field(description="Their vocabulary ids")
+    unknown: list[bool] = Field(description="True where the word is not in the vocabulary (<unk>)")
+    truncated: bool
+
+
+class EmbeddingLayer(BaseModel):
+    shape: list[int] = Field(description="[tokens, embedding size]")
+    norms: list[float] = Field(description="L2 norm of each token's embedding vector")
+
+
+class RnnLayer(BaseModel):
+    shape: list[int] = Field(description="[time steps, hidden size x directions]")
+    step_norms: list[float] = Field(description="L2 norm of the hidden state at each time step")
+    pooling: str = Field(description="How the time steps become one feature vector")
+    pooled_features: int = Field(description="Size of the pooled feature vector")
+
+
+class DenseLayer(BaseModel):
+    logits: dict[str, float] = Field(description="Class scores before softmax")
+
+
+class SoftmaxLayer(BaseModel):
+    probabilities: dict[str, float]
+    label: str
+
+
+class Layers(BaseModel):
+    input: InputLayer
+    embedding: EmbeddingLayer
+    rnn: RnnLayer
+    dense: DenseLayer
+    softmax: SoftmaxLayer
+
+
+class Explanation(Prediction):
+    layers: Layers
+    attributions: dict[str, list[float]] = Field(
+        description="Per label, one value per input token: how much that label's probability "
+        "drops when the token is replaced by <unk> (negative: the label gains without it)"
+    )
+
+
+class ExplainResponse(BaseModel):
+    model: ModelRef
+    results: list[Explanation] = Field(description="One per input text, in input order")
