@@ -13,11 +13,10 @@ batch, where integrated gradients takes tens of gradient steps per text. Its lim
 token at a time, so two words that stand in for each other each look weaker than they are.
 """
 
-from dataclasses import dataclass
-
 import torch
 
 from app.model import RNNClassifier, collate
+from app.pipeline import prediction
 from app.schemas import (
     DenseLayer,
     EmbeddingLayer,
@@ -28,15 +27,6 @@ from app.schemas import (
     SoftmaxLayer,
 )
 from app.tokenizer import UNK_ID, UNK_TOKEN, Encoded, split_words
-
-
-@dataclass(frozen=True)
-class ExplainedModel:
-    """What an explanation needs to know about the served model."""
-
-    model: RNNClassifier
-    labels: list[str]
-    device: torch.device
 
 
 def occlusion_variants(ids: list[int]) -> list[list[int]]:
@@ -50,14 +40,17 @@ def input_words(text: str, encoded: Encoded) -> list[str]:
 
 
 @torch.inference_mode()
-def explain(target: ExplainedModel, texts: list[str], encoded: list[Encoded]) -> list[Explanation]:
-    model, labels = target.model, target.labels
+def explain(
+    model: RNNClassifier, labels: list[str], texts: list[str], encoded: list[Encoded]
+) -> list[Explanation]:
+    """One explanation per text; runs on the device the torch model is on."""
+    device = next(model.parameters()).device
     variants = [occlusion_variants(item.ids) for item in encoded]
     rows = [row for text_variants in variants for row in text_variants]
-    probabilities = torch.softmax(model(*collate(rows, target.device)), dim=-1).float().cpu()
+    probabilities = torch.softmax(model(*collate(rows, device)), dim=-1).float().cpu()
     trace = {
         name: tensor.float().cpu()
-        for name, tensor in model.trace(*collate([i.ids for i in encoded], target.device)).items()
+        for name, tensor in model.trace(*collate([i.ids for i in encoded], device)).items()
     }
     results, start = [], 0
     for index, (text, item) in enumerate(zip(texts, encoded, strict=True)):
@@ -67,35 +60,31 @@ def explain(target: ExplainedModel, texts: list[str], encoded: list[Encoded]) ->
         start += length + 1
         drop = (whole - occluded).T  # [labels, tokens]
         embedded, steps = trace["embedding"][index, :length], trace["rnn_steps"][index, :length]
-        logits, softmax = trace["dense"][index].tolist(), trace["softmax"][index].tolist()
-        by_label = dict(zip(labels, softmax, strict=True))
-        label = max(by_label, key=by_label.__getitem__)
+        answer = prediction(labels, item, trace["softmax"][index].tolist())
+        logits = trace["dense"][index].tolist()
+        layers = Layers(
+            input=InputLayer(
+                tokens=input_words(text, item),
+                ids=item.ids,
+                unknown=[i == UNK_ID for i in item.ids],
+                truncated=item.truncated,
+            ),
+            embedding=EmbeddingLayer(
+                shape=list(embedded.shape), norms=embedded.norm(dim=-1).tolist()
+            ),
+            rnn=RnnLayer(
+                shape=list(steps.shape),
+                step_norms=steps.norm(dim=-1).tolist(),
+                pooling=model.config.pooling,
+                pooled_features=trace["rnn"].shape[-1],
+            ),
+            dense=DenseLayer(logits=dict(zip(labels, logits, strict=True))),
+            softmax=SoftmaxLayer(probabilities=answer["probabilities"], label=answer["label"]),
+        )
         results.append(
             Explanation(
-                label=label,
-                score=by_label[label],
-                probabilities=by_label,
-                truncated=item.truncated,
-                tokens=item.num_tokens,
-                layers=Layers(
-                    input=InputLayer(
-                        tokens=input_words(text, item),
-                        ids=item.ids,
-                        unknown=[i == UNK_ID for i in item.ids],
-                        truncated=item.truncated,
-                    ),
-                    embedding=EmbeddingLayer(
-                        shape=list(embedded.shape), norms=embedded.norm(dim=-1).tolist()
-                    ),
-                    rnn=RnnLayer(
-                        shape=list(steps.shape),
-                        step_norms=steps.norm(dim=-1).tolist(),
-                        pooling=model.config.pooling,
-                        pooled_features=trace["rnn"].shape[-1],
-                    ),
-                    dense=DenseLayer(logits=dict(zip(labels, logits, strict=True))),
-                    softmax=SoftmaxLayer(probabilities=by_label, label=label),
-                ),
+                **answer,
+                layers=layers,
                 attributions=dict(zip(labels, drop.tolist(), strict=True)),
             )
         )

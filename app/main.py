@@ -7,17 +7,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app import metrics
 from app.api import router
 from app.auth import ApiKeyMiddleware
 from app.docs_ui import install_docs_ui
 from app.errors import install_error_handlers
+from app.explain_api import install_explain
 from app.middleware import RequestMiddleware
+from app.pages import install_playground
 from app.service import Service
 from app.settings import Settings, get_settings
 from app.shutdown import before_exit_signals
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application; with no settings, they are read from the environment (uvicorn's factory
+    mode calls it so, in each worker)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -33,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await asyncio.to_thread(service.drain)
+            metrics.mark_process_dead()
 
     app = FastAPI(
         title="RNN text classifier",
@@ -49,11 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: every response, a 401 included, carries the request id.
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    install_explain(app, settings.max_concurrent_explain)
     install_docs_ui(app)
+    install_playground(app)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app
-
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-app = create_app()

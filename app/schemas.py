@@ -92,6 +92,7 @@ class ModelInfo(BaseModel):
                     "metrics": {"test_accuracy": 0.7709, "test_macro_f1": 0.7624},
                     "checksum": "69962c96c14b816fa0d854bd867d74e9967a0edf74c3cc4303d9a9b857db8191",
                     "device": "cpu",
+                    "engine": "torch",
                 }
             ]
         }
@@ -108,15 +109,16 @@ class ModelInfo(BaseModel):
     )
     checksum: str = Field(description="sha256 of the weights file")
     device: str
+    engine: str = Field(description="The inference engine serving the model")
 
 
 class Health(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready"}]})
     status: str
-    reason: str | None = None
 
 
 class ExplainRequest(ClassifyRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["The film is tedious."]}]})
     texts: list[str] = Field(
         min_length=1, description="Texts to explain, 1 to MAX_EXPLAIN_TEXTS; none empty"
     )
@@ -167,5 +169,51 @@ class Explanation(Prediction):
 
 
 class ExplainResponse(BaseModel):
+    # The bundled model's answer to ExplainRequest's example (tests/test_explain_api.py checks it).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261126025042"},
+                    "results": [
+                        {
+                            "label": "negative",
+                            "score": 0.8932,
+                            "probabilities": {"negative": 0.8932, "positive": 0.1068},
+                            "truncated": False,
+                            "tokens": 5,
+                            "layers": {
+                                "input": {
+                                    "tokens": ["the", "film", "is", "tedious", "."],
+                                    "ids": [3, 17, 10, 672, 2],
+                                    "unknown": [False, False, False, False, False],
+                                    "truncated": False,
+                                },
+                                "embedding": {
+                                    "shape": [5, 128],
+                                    "norms": [0.3365, 0.4599, 0.3721, 0.8214, 0.4304],
+                                },
+                                "rnn": {
+                                    "shape": [5, 256],
+                                    "step_norms": [1.0014, 1.1183, 1.5454, 2.5298, 1.7109],
+                                    "pooling": "max_mean",
+                                    "pooled_features": 512,
+                                },
+                                "dense": {"logits": {"negative": 1.1041, "positive": -1.0196}},
+                                "softmax": {
+                                    "probabilities": {"negative": 0.8932, "positive": 0.1068},
+                                    "label": "negative",
+                                },
+                            },
+                            "attributions": {
+                                "negative": [0.0064, -0.0446, -0.0277, 0.5831, 0.0095],
+                                "positive": [-0.0064, 0.0446, 0.0277, -0.5831, -0.0095],
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     model: ModelRef
     results: list[Explanation] = Field(description="One per input text, in input order")

@@ -8,10 +8,8 @@ The same explanation POST /explain returns (app/explain.py), printed for a termi
 import argparse
 from pathlib import Path
 
-import torch
-
 from app.artifacts import load_artifacts
-from app.explain import ExplainedModel, explain
+from app.explain import explain
 from app.schemas import Explanation
 
 
@@ -52,9 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=Path("model_artifacts"))
     args = parser.parse_args(argv)
     artifacts = load_artifacts(args.model_dir)
-    target = ExplainedModel(artifacts.model, artifacts.labels, torch.device("cpu"))
     encoded = [artifacts.tokenizer.encode(text, artifacts.max_length) for text in args.texts]
-    for text, explanation in zip(args.texts, explain(target, args.texts, encoded), strict=True):
+    explained = explain(artifacts.model, artifacts.labels, args.texts, encoded)
+    for text, explanation in zip(args.texts, explained, strict=True):
         print(render(text, explanation), end="\n\n")
 
 

@@ -86,7 +86,7 @@ def test_swagger_ui_renders_and_try_it_out_classifies(
     operations = page.locator(".opblock-summary-path")
     expect(operations.first).to_be_visible()
     paths = set(operations.all_inner_texts())
-    assert {"/classify", "/model", "/health/live", "/health/ready", "/metrics"} <= {
+    assert {"/classify", "/explain", "/model", "/health/live", "/health/ready", "/metrics"} <= {
         p.replace("\u200b", "") for p in paths
     }
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from app.artifacts import Artifacts, load_artifacts
-from app.explain import ExplainedModel, explain, occlusion_variants
+from app.engine import TorchEngine
+from app.explain import explain, occlusion_variants
 from app.model import collate
-from app.runner import ModelRunner
 from app.schemas import Explanation
 from app.tokenizer import UNK_ID
 from app.trace import main as trace_main
@@ -35,9 +35,8 @@ def artifacts() -> Artifacts:
 
 
 def explain_texts(artifacts: Artifacts, texts: list[str]) -> list[Explanation]:
-    target = ExplainedModel(artifacts.model, artifacts.labels, torch.device("cpu"))
     encoded = [artifacts.tokenizer.encode(text, artifacts.max_length) for text in texts]
-    return explain(target, texts, encoded)
+    return explain(artifacts.model, artifacts.labels, texts, encoded)
 
 
 def test_occlusion_variants_replace_one_token_each() -> None:
@@ -54,7 +53,7 @@ def test_layers_describe_the_text_and_agree_with_the_served_prediction(
 ) -> None:
     texts = ["A gripping, beautifully acted film.", "xyzzyq " * 50]
     explained = explain_texts(artifacts, texts)
-    served = ModelRunner(artifacts, torch.device("cpu"), threads=1).predict(
+    served = TorchEngine(artifacts, torch.device("cpu"), threads=1).predict(
         [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
     )
     config = artifacts.model.config
