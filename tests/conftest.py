@@ -158,9 +158,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium driven by Playwright (Playwright's own browser download is not used)."""
+    """Debian's chromium driven by Playwright (Playwright's own browser download is not used).
+
+    Module-scoped: while Playwright's sync API is open, the main thread counts as running an
+    event loop, so other modules' asyncio.run() must not see it.
+    """
     executable = require_system("chromium", "apt-get install -y chromium")
     with sync_playwright() as playwright:
         # Playwright gives each launch a fresh temporary profile.
