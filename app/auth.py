@@ -1,4 +1,4 @@
-"""Optional API key for /classify, checked at the ASGI layer.
+"""Optional API key for /classify and /explain, checked at the ASGI layer.
 
 Installed only when API_KEY is set, so the common case pays nothing per request; it runs before
 the body is read, so a caller without the key cannot make the service parse anything.
@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import error_response
 
-PROTECTED_PATHS = frozenset({"/classify"})
+PROTECTED_PATHS = frozenset({"/classify", "/explain"})
 
 
 class ApiKeyMiddleware:

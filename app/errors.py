@@ -76,16 +76,47 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, type_, str(exc.detail), headers)
 
 
+# status -> (type, when, an example message as the service words it), for the OpenAPI schema.
+_DOCUMENTED_ERRORS: dict[int, tuple[ErrorType, str, str]] = {
+    400: ("validation", "the body is not valid JSON", "request body is not valid JSON"),
+    401: (
+        "unauthorized",
+        "API_KEY is set and the request lacks it",
+        "missing or wrong API key (send 'Authorization: Bearer <key>' or 'X-API-Key: <key>')",
+    ),
+    413: (
+        "too_large",
+        "the body exceeds MAX_BODY_BYTES",
+        "request body over 4194304 bytes (MAX_BODY_BYTES)",
+    ),
+    422: (
+        "validation",
+        "wrong types, empty list, too many texts, empty or over-long text",
+        "texts.1: empty or whitespace-only text",
+    ),
+    429: (
+        "overloaded",
+        "the queue is full; retry after the Retry-After header's seconds",
+        "server busy: 2048 texts queued (limit 2048); retry later",
+    ),
+    500: (
+        "internal",
+        "inference failed for this batch, or an unexpected error; the message carries an error "
+        "id that is also in the log",
+        "inference failed (error id 3f2a9c1b7d4e8a60)",
+    ),
+    503: (
+        "not_ready",
+        "the model is not loaded (yet), or the service is shutting down",
+        "starting: model not loaded yet",
+    ),
+}
+
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in {
-        400: "validation: the body is not valid JSON",
-        401: "unauthorized: API_KEY is set and the request lacks it",
-        413: "too_large: the body exceeds MAX_BODY_BYTES",
-        422: "validation: wrong types, empty list, too many texts, empty or over-long text",
-        429: "overloaded: the queue is full; retry after the Retry-After header's seconds",
-        500: "internal: inference failed for this batch, or an unexpected error; the message "
-        "carries an error id that is also in the log",
-        503: "not_ready: the model is not loaded (yet), or the service is shutting down",
-    }.items()
+    status: {
+        "model": ErrorBody,
+        "description": f"{type_}: {when}",
+        "content": {"application/json": {"example": {"error": {"type": type_, "message": msg}}}},
+    }
+    for status, (type_, when, msg) in _DOCUMENTED_ERRORS.items()
 }

@@ -80,25 +80,28 @@ async def probabilities_for(
         raise ServiceError(500, "internal", f"inference failed (error id {exc.error_id})") from exc
 
 
+def prediction(labels: list[str], item: Encoded, row: list[float]) -> dict[str, Any]:
+    """One text's prediction, the shape of schemas.Prediction (shared with app/explain.py)."""
+    best = max(range(len(row)), key=row.__getitem__)
+    return {
+        "label": labels[best],
+        "score": row[best],
+        "probabilities": dict(zip(labels, row, strict=True)),
+        "truncated": item.truncated,
+        "tokens": item.num_tokens,
+    }
+
+
 def predictions(
     model: LoadedModel, encoded: list[Encoded], probabilities: np.ndarray
 ) -> list[dict[str, Any]]:
-    """One prediction per text (the shape of schemas.Prediction), counted in the metrics."""
+    """One prediction per text, counted in the metrics."""
     labels = model.artifacts.labels
-    results = []
-    counts: Counter[str] = Counter()
-    for item, row in zip(encoded, probabilities.tolist(), strict=True):
-        best = max(range(len(row)), key=row.__getitem__)
-        counts[labels[best]] += 1
-        results.append(
-            {
-                "label": labels[best],
-                "score": row[best],
-                "probabilities": dict(zip(labels, row, strict=True)),
-                "truncated": item.truncated,
-                "tokens": item.num_tokens,
-            }
-        )
+    results = [
+        prediction(labels, item, row)
+        for item, row in zip(encoded, probabilities.tolist(), strict=True)
+    ]
+    counts = Counter(result["label"] for result in results)
     for label, count in counts.items():
         metrics.predictions(label).inc(count)
     truncated = sum(item.truncated for item in encoded)
