@@ -12,6 +12,7 @@ from app.api import router
 from app.auth import ApiKeyMiddleware
 from app.errors import install_error_handlers
 from app.middleware import RequestMiddleware
+from app.oip import router as oip_router
 from app.service import Service
 from app.settings import Settings, get_settings
 from app.shutdown import before_exit_signals
@@ -39,8 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="RNN text classifier",
-        description="Classify texts with a trained RNN. Errors share one shape: "
-        '`{"error": {"type": ..., "message": ...}}`.',
+        description="Classify texts with a trained RNN, through `/classify` or the Open Inference "
+        "Protocol (KServe v2 / Triton) under `/v2`. Errors share one shape: "
+        '`{"error": {"type": ..., "message": ...}}`; under `/v2`, the protocol\'s own: '
+        '`{"error": "<message>"}`.',
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: every response, a 401 included, carries the request id.
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    app.include_router(oip_router)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app

@@ -104,8 +104,9 @@ class Server:
         self.process, self.base_url = process, base_url
 
 
-def start_server(env: dict[str, str]) -> Server:
-    """The real service: `python -m app` in a subprocess, talked to over HTTP."""
+def start_server(env: dict[str, str], wait_for: str = "/health/ready") -> Server:
+    """The real service: `python -m app` in a subprocess, talked to over HTTP, once `wait_for`
+    answers 200 (/health/live for a server that is meant to stay not ready)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app"],
@@ -123,13 +124,13 @@ def start_server(env: dict[str, str]) -> Server:
                 f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
             )
         try:
-            if httpx.get(base_url + "/health/ready", timeout=1).status_code == 200:
+            if httpx.get(base_url + wait_for, timeout=1).status_code == 200:
                 return Server(process, base_url)
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     process.kill()
-    raise RuntimeError("server did not become ready in 60 s")
+    raise RuntimeError(f"server did not answer 200 on {wait_for} in 60 s")
 
 
 def stop_server(server: Server) -> str:
