@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,13 @@ def wait_ready(client: TestClient) -> None:
     while client.get("/health/ready").status_code != 200:
         assert time.monotonic() < deadline, client.get("/health/ready").json()
         time.sleep(0.05)
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in 30 s"
+        time.sleep(0.001)
 
 
 def require_system(executable: str, install_hint: str) -> str:
