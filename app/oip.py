@@ -11,11 +11,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.dependencies import ClientGoneDep, ModelDep, ServiceDep
 from app.errors import ServiceError
 from app.oip_codec import HEADER_LENGTH, TensorError
-from app.oip_infer import INPUT, LABEL, PROBABILITIES, decode_request, infer_response
+from app.oip_infer import decode_request, infer_response
 from app.oip_schemas import (
     INFER_ERROR_RESPONSES,
     INFER_OPENAPI,
+    INPUT,
+    LABEL,
     OIP_ERROR_RESPONSES,
+    PROBABILITIES,
     InferResponse,
     Live,
     ModelMetadata,

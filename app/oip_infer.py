@@ -19,12 +19,7 @@ from app.oip_codec import (
     encode_fp32,
     split_body,
 )
-from app.oip_schemas import InferRequest, RequestInput
-
-INPUT = "TEXT"
-PROBABILITIES = "PROBABILITIES"
-LABEL = "LABEL"
-OUTPUTS = (PROBABILITIES, LABEL)
+from app.oip_schemas import INPUT, LABEL, OUTPUTS, PROBABILITIES, InferRequest, RequestInput
 
 
 @dataclass(frozen=True)

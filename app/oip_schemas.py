@@ -6,6 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.oip_codec import HEADER_LENGTH
 
+# The one input and the outputs of every model this service serves.
+INPUT = "TEXT"
+PROBABILITIES = "PROBABILITIES"
+LABEL = "LABEL"
+OUTPUTS = (PROBABILITIES, LABEL)
+
 
 class InputParameters(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -14,12 +20,24 @@ class InputParameters(BaseModel):
     )
 
 
+_TEXT = {"type": "string", "pattern": "\\S"}
+_ROW = {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 1}  # shape [N, 1], nested
+
+
+# Constraints that only the docs carry (json_schema_extra) are checked by app/oip_infer.py, which
+# says more than pydantic would about what is wrong.
 class RequestInput(BaseModel):
-    name: str
-    datatype: str
-    shape: list[Annotated[int, Field(ge=0)]]
+    name: str = Field(json_schema_extra={"enum": [INPUT]})
+    datatype: str = Field(json_schema_extra={"enum": ["BYTES"]})
+    shape: list[Annotated[int, Field(ge=0)]] = Field(
+        description="[N] or [N, 1]: N texts", json_schema_extra={"minItems": 1, "maxItems": 2}
+    )
     parameters: InputParameters = InputParameters()
-    data: list[Any] | None = Field(None, description="Row-major, flat or nested")
+    data: list[Any] | None = Field(
+        None,
+        description="The texts, row-major, flat or nested; none empty",
+        json_schema_extra={"items": {"anyOf": [_TEXT, _ROW]}, "minItems": 1},
+    )
 
 
 class OutputParameters(BaseModel):
@@ -27,11 +45,15 @@ class OutputParameters(BaseModel):
     binary_data: bool | None = Field(
         None, description="Send this output as binary data; default: `binary_data_output`"
     )
-    classification: int = Field(0, description="Triton's classification extension: unsupported")
+    classification: int = Field(
+        0,
+        description="Triton's classification extension: not supported",
+        json_schema_extra={"minimum": 0, "maximum": 0},
+    )
 
 
 class RequestOutput(BaseModel):
-    name: str
+    name: str = Field(json_schema_extra={"enum": list(OUTPUTS)})
     parameters: OutputParameters = OutputParameters()
 
 
@@ -62,7 +84,7 @@ class InferRequest(BaseModel):
     )
     id: str | None = Field(None, description="Echoed in the response")
     parameters: RequestParameters = RequestParameters()
-    inputs: list[RequestInput] = Field(min_length=1)
+    inputs: list[RequestInput] = Field(min_length=1, json_schema_extra={"maxItems": 1})
     outputs: list[RequestOutput] | None = Field(None, description="Default: every output")
 
 
