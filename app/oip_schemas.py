@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.oip_codec import HEADER_LENGTH
 
@@ -20,8 +20,9 @@ class InputParameters(BaseModel):
     )
 
 
-_TEXT = {"type": "string", "pattern": "\\S"}
-_ROW = {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 1}  # shape [N, 1], nested
+_TEXT: dict[str, JsonValue] = {"type": "string", "pattern": "\\S"}
+# A row of shape [N, 1] sent nested.
+_ROW: dict[str, JsonValue] = {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 1}
 
 
 # Constraints that only the docs carry (json_schema_extra) are checked by app/oip_infer.py, which
