@@ -43,7 +43,9 @@ class Settings(BaseSettings):
         description="Estimated queue wait (queued texts x measured cost per text) before 429 "
         "Overloaded; 0 = no time bound",
     )
-    api_key: SecretStr | None = Field(None, description="If set, /classify needs this bearer key")
+    api_key: SecretStr | None = Field(
+        None, description="If set, /classify and /v2 infer need this bearer key"
+    )
     shutdown_timeout_s: int = Field(
         30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"
     )
