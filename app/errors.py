@@ -1,6 +1,8 @@
-"""One JSON error shape for every failure: {"error": {"type": ..., "message": ...}}."""
+"""One JSON error shape for every failure: {"error": {"type": ..., "message": ...}}; under /v2,
+the Open Inference Protocol's own shape, {"error": "<message>"}."""
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,13 +34,21 @@ class ServiceError(Exception):
         self.status, self.type, self.message, self.headers = status, type_, message, headers
 
 
+def is_oip_path(path: str) -> bool:
+    return path == "/v2" or path.startswith("/v2/")
+
+
 def error_response(
-    status: int, type_: ErrorType, message: str, headers: dict[str, str] | None = None
+    status: int,
+    type_: ErrorType,
+    message: str,
+    headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
+    """The error in the shape its path's clients read: tritonclient and KServe expect a string."""
     metrics.ERRORS.labels(type=type_).inc()
-    return JSONResponse(
-        {"error": {"type": type_, "message": message}}, status_code=status, headers=headers
-    )
+    error = message if is_oip_path(path) else {"type": type_, "message": message}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def _describe(request: Request, exc: RequestValidationError) -> tuple[int, str]:
@@ -47,11 +57,16 @@ def _describe(request: Request, exc: RequestValidationError) -> tuple[int, str]:
         return 400, "request body is not valid JSON"
     if "json" not in request.headers.get("content-type", ""):
         return 400, "request body must be JSON, sent with 'Content-Type: application/json'"
+    return 422, describe_validation(errors)
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """Pydantic's errors as 'where: what', the first five."""
     parts = []
     for e in errors[:5]:
         where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {e.get('msg')}")
-    return 422, "; ".join(parts)
+    return "; ".join(parts)
 
 
 # Starlette's own errors: unknown route or method, and the middleware's streamed-body limit.
@@ -60,20 +75,22 @@ _HTTP_ERROR_TYPES: dict[int, ErrorType] = {404: "not_found", 405: "not_found", 4
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status, exc.type, exc.message, exc.headers)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc.status, exc.type, exc.message, exc.headers, request.scope["path"])
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message = _describe(request, exc)
-        return error_response(status, "validation", message)
+        return error_response(status, "validation", message, path=request.scope["path"])
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = _HTTP_ERROR_TYPES.get(exc.status_code, "validation")
         # Keeps e.g. the Allow header of a 405 (RFC 9110).
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, type_, str(exc.detail), headers)
+        return error_response(
+            exc.status_code, type_, str(exc.detail), headers, request.scope["path"]
+        )
 
 
 # status -> (type, when, an example message as the service words it), for the OpenAPI schema.

@@ -14,6 +14,7 @@ from app.docs_ui import install_docs_ui
 from app.errors import install_error_handlers
 from app.explain_api import install_explain
 from app.middleware import RequestMiddleware
+from app.oip import router as oip_router
 from app.pages import install_playground
 from app.service import Service
 from app.settings import Settings, get_settings
@@ -41,8 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="RNN text classifier",
-        description="Classify texts with a trained RNN. Errors share one shape: "
-        '`{"error": {"type": ..., "message": ...}}`.',
+        description="Classify texts with a trained RNN, through `/classify` or the Open Inference "
+        "Protocol (KServe v2 / Triton) under `/v2`. Errors share one shape: "
+        '`{"error": {"type": ..., "message": ...}}`; under `/v2`, the protocol\'s own: '
+        '`{"error": "<message>"}`.',
         version="0.1.0",
         lifespan=lifespan,
         docs_url=None,  # app.docs_ui serves /docs with its own assets instead
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_explain(app, settings.max_concurrent_explain)
     install_docs_ui(app)
     install_playground(app)
+    app.include_router(oip_router)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app

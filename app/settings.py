@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         1, ge=1, description="/explain requests computed at once per worker; more get 429"
     )
     api_key: SecretStr | None = Field(
-        None, description="If set, /classify and /explain need this bearer key"
+        None, description="If set, /classify, /explain and /v2 infer need this bearer key"
     )
     shutdown_timeout_s: int = Field(
         30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"

@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,6 +80,13 @@ def wait_ready(client: TestClient) -> None:
         time.sleep(0.05)
 
 
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in 30 s"
+        time.sleep(0.001)
+
+
 def require_system(executable: str, install_hint: str) -> str:
     """Path of a system program a test needs (Chromium, Prometheus, ...).
 
@@ -106,8 +113,9 @@ class Server:
         self.process, self.base_url = process, base_url
 
 
-def start_server(env: dict[str, str]) -> Server:
-    """The real service: `python -m app` in a subprocess, talked to over HTTP."""
+def start_server(env: dict[str, str], wait_for: str = "/health/ready") -> Server:
+    """The real service: `python -m app` in a subprocess, talked to over HTTP, once `wait_for`
+    answers 200 (/health/live for a server that is meant to stay not ready)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app"],
@@ -125,13 +133,13 @@ def start_server(env: dict[str, str]) -> Server:
                 f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
             )
         try:
-            if httpx.get(base_url + "/health/ready", timeout=1).status_code == 200:
+            if httpx.get(base_url + wait_for, timeout=1).status_code == 200:
                 return Server(process, base_url)
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     process.kill()
-    raise RuntimeError("server did not become ready in 60 s")
+    raise RuntimeError(f"server did not answer 200 on {wait_for} in 60 s")
 
 
 def stop_server(server: Server) -> str:
