@@ -46,6 +46,7 @@ from servers import (
     cpu_layout,
     cpu_model,
     ensure_wrk,
+    litserve_installed,
     loadavg,
     log,
     log_tail,
@@ -200,7 +201,12 @@ def main() -> None:
     code = code_version()
     workdir = Path(tempfile.mkdtemp(prefix="rnn-bench-"))
     bodies_1, bodies_32, body_stats = write_bodies(workdir, args.seed)
-    servers = make_servers(model_dir, workdir, args.access_log)
+    with_litserve = litserve_installed()
+    if not with_litserve:
+        if not args.smoke:
+            sys.exit("LitServe is missing: pip install -e '.[bench]' (a bench-only extra)")
+        log("LitServe not installed (pip install -e '.[bench]'): smoke run without it")
+    servers = make_servers(model_dir, workdir, args.access_log, with_litserve)
     by_key = {s.key: s for s in servers}
     bodies = {1: bodies_1, 32: bodies_32}
     first_body = {n: path.read_bytes().splitlines()[0] for n, path in bodies.items()}
@@ -228,7 +234,8 @@ def main() -> None:
 
         for turn, scenario in enumerate(SCENARIOS):
             # Rotate who goes first, so slow drift of a shared machine does not favour one server.
-            for server in servers[turn % 3 :] + servers[: turn % 3]:
+            first = turn % len(servers)
+            for server in servers[first:] + servers[:first]:
                 if not args.smoke:
                     run_wrk(wrk, server.port, bodies[scenario.texts], scenario.connections,
                             warmup, client_cpu)  # fmt: skip
@@ -240,7 +247,7 @@ def main() -> None:
                     result["batcher"] = batcher_delta(before, batcher_metrics(server), result)
                     log(f"  ours batcher: {result['batcher']['text']}")
                 report["results"][scenario.key][server.key] = result
-                log(f"{scenario.title:34} {server.key:5}: {result['req_s']:8,.0f} req/s "
+                log(f"{scenario.title:34} {server.key:8}: {result['req_s']:8,.0f} req/s "
                     f"{result['texts_s']:9,.0f} texts/s  p50 {result['p50_ms']:6.2f} ms  "
                     f"p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}")  # fmt: skip
 
@@ -248,7 +255,7 @@ def main() -> None:
         report["probe"] = run_probe(servers, bodies[1], probe_requests, rounds, client_cpu)
         for key, p in report["probe"].items():
             log(
-                f"probe {key:5}: p50 {p['p50_ms']:.3f} ms  p90 {p['p90_ms']:.3f} ms  "
+                f"probe {key:8}: p50 {p['p50_ms']:.3f} ms  p90 {p['p90_ms']:.3f} ms  "
                 f"p99 {p['p99_ms']:.3f} ms  ({p['n']} sequential requests, {p['non2xx']} non-2xx)"
             )
 
