@@ -177,6 +177,9 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
 class OnnxEngine:
     """Class probabilities from ONNX Runtime on CPU, for the same weights as the torch model."""
 
+    name = "onnx"
+    device = "cpu"
+
     def __init__(self, model: RNNClassifier, threads: int) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""In-process engines on one core: ONNX Runtime (app.onnx_engine) vs torch eager (app.runner).
+"""In-process engines on one core: ONNX Runtime (app.onnx_engine) vs torch eager (app.engine.TorchEngine).
 
 Same model, same tokenized review texts, same batches, one intra-op thread each, this process
 pinned to one CPU. Each round times every engine over the same batches, in alternating order, so
@@ -30,8 +30,8 @@ import torch
 from servers import BENCH, ROOT, code_version, cpu_model, loadavg, log, shown_path
 
 from app.artifacts import load_artifacts
+from app.engine import TorchEngine
 from app.onnx_engine import OnnxEngine
-from app.runner import ModelRunner
 
 BATCH_SIZES = (1, 8, 32, 64)
 TEXTS_PER_ROUND = 512  # per engine and batch size: 512 calls at batch 1, 8 at batch 64
@@ -86,7 +86,7 @@ def main() -> None:
         texts = [row["text"] for row in csv.DictReader(f) if row["text"].strip()]
     sequences = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
     engines: dict[str, Predict] = {
-        "torch": ModelRunner(artifacts, torch.device("cpu"), threads=1).predict,
+        "torch": TorchEngine(artifacts, torch.device("cpu"), threads=1).predict,
         "onnx": OnnxEngine(artifacts.model, threads=1).predict,
     }
     rng = random.Random(args.seed)
@@ -145,7 +145,7 @@ def write_report(
         f"lengths); {TEXTS_PER_ROUND} texts per engine, batch size and round; {args.rounds} "
         "rounds, engines alternating which goes first",
         "",
-        "torch = `app.runner.ModelRunner.predict` (collate, packed sequences, softmax); onnx = "
+        "torch = `app.engine.TorchEngine.predict` (collate, packed sequences, softmax); onnx = "
         "`app.onnx_engine.OnnxEngine.predict`. Times are per text (median over rounds); the "
         "speed-up is the median of the per-round ratios, with its range over rounds.",
         "",
