@@ -161,7 +161,7 @@ def make_servers(
         "HOST": "127.0.0.1",
         "PORT": str(ours_port),
         "WORKERS": "1",
-        "TORCH_THREADS": "1",
+        "THREADS": "1",
         "LOG_LEVEL": level,
     }
     torch_env = {**base, "MODEL_DIR": str(model_dir), "TORCH_THREADS": "1"}
@@ -178,7 +178,7 @@ def make_servers(
         servers.append(Server("litserve", title, command, torch_env, litserve_port,
                               logs / "litserve.log", ("MODEL_DIR", "TORCH_THREADS")))  # fmt: skip
     servers.append(Server("ours", "ours (python -m app)", [py, "-m", "app"], ours_env, ours_port,
-                          logs / "ours.log", ("MODEL_DIR", "WORKERS", "TORCH_THREADS", "LOG_LEVEL")))  # fmt: skip
+                          logs / "ours.log", ("MODEL_DIR", "WORKERS", "THREADS", "LOG_LEVEL")))  # fmt: skip
     return servers
 
 
