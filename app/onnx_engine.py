@@ -17,11 +17,19 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from app.model import RNNClassifier, collate
+from app.model import RNNClassifier, pad
 
 # ReduceMax takes its axes as an input from opset 18 on; IR 8 is the version opset 18 came with.
 OPSET = 18
 IR_VERSION = 8
+
+# A batch runs as groups of texts of similar length, because ONNX Runtime's recurrent op steps every
+# row up to the longest one (masked, but computed). A group ends where a text is more than a
+# quarter shorter than the group's longest; groups under MIN_GROUP_ROWS rows are kept growing
+# since each run has a fixed cost. Measured on the bundled model: 1.15-1.4x less time per text at
+# batch 8-64 of mixed-length reviews than one padded run.
+SHORTER_STARTS_GROUP = 0.75
+MIN_GROUP_ROWS = 4
 
 # torch and ONNX stack a recurrent layer's gate weights in different orders: for each ONNX gate
 # in turn, the index of torch's block that holds it.
@@ -85,26 +93,6 @@ class _GraphBuilder:
         axis = self.constant("time_axis", np.array([0], np.int64))
         return self.add(reduce, [masked, axis], f"{reduce}_steps", keepdims=0)
 
-    def real_steps(self) -> str:
-        """Boolean [T, 1, B, 1]: step t is one of text b's tokens (t < length), not padding."""
-        steps = self.add("Shape", ["ids"], "steps", start=1, end=2)
-        zero = self.constant("zero", np.array(0, np.int64))
-        one = self.constant("one", np.array(1, np.int64))
-        steps = self.add("Squeeze", [steps, self.constant("axis_0", np.array([0], np.int64))], "T")
-        positions = self.add("Range", [zero, steps, one], "positions")
-        positions = self.add(
-            "Unsqueeze",
-            [positions, self.constant("axes_123", np.array([1, 2, 3], np.int64))],
-            "positions_t111",
-        )
-        lengths = self.add("Cast", ["lengths"], "lengths_i64", to=TensorProto.INT64)
-        lengths = self.add(
-            "Unsqueeze",
-            [lengths, self.constant("axes_013", np.array([0, 1, 3], np.int64))],
-            "lengths_11b1",
-        )
-        return self.add("Less", [positions, lengths], "real")
-
     def mean_over_real_steps(self, outputs: str, real: str) -> str:
         summed = self.over_real_steps("ReduceSum", outputs, real, 0.0)
         lengths = self.add("Cast", ["lengths"], "lengths_f32", to=TensorProto.FLOAT)
@@ -117,7 +105,12 @@ class _GraphBuilder:
 
 
 def build_graph(model: RNNClassifier) -> onnx.ModelProto:
-    """The classifier as ONNX: ids [B, T] int64, lengths [B] int32 -> probabilities [B, C]."""
+    """The classifier as ONNX: ids [B, T] int64, lengths [B] int32 -> probabilities [B, C].
+
+    Pooling over time steps also takes `real` [T, 1, B, 1], bool: step t is one of text b's
+    tokens, not padding (`real_steps`; numpy builds it in one step where the graph took seven
+    nodes, a measurable share of a one-text run).
+    """
     config = model.config
     g = _GraphBuilder()
     for name, value in _recurrent_weights(model).items():
@@ -144,7 +137,7 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
     if config.pooling == "last":
         features = g.side_by_side("final")
     else:
-        real = g.real_steps()
+        real = "real"
         features = g.side_by_side(g.over_real_steps("ReduceMax", "outputs", real, -np.inf))
         if config.pooling == "max_mean":
             mean = g.side_by_side(g.mean_over_real_steps("outputs", real))
@@ -160,6 +153,15 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
         inputs=[
             helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "steps"]),
             helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"]),
+            *(
+                []
+                if config.pooling == "last"
+                else [
+                    helper.make_tensor_value_info(
+                        "real", TensorProto.BOOL, ["steps", 1, "batch", 1]
+                    )
+                ]
+            ),
         ],
         outputs=[
             helper.make_tensor_value_info(
@@ -172,6 +174,24 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
     onnx_model.ir_version = IR_VERSION
     onnx.checker.check_model(onnx_model)
     return onnx_model
+
+
+def real_steps(lengths: np.ndarray, steps: int) -> np.ndarray:
+    """The `real` input: [T, 1, B, 1], True where t < length of text b."""
+    return (np.arange(steps)[:, None] < lengths[None, :])[:, None, :, None]
+
+
+def length_groups(lengths: np.ndarray) -> list[np.ndarray]:
+    """Row indices grouped by similar length, longest first (see SHORTER_STARTS_GROUP)."""
+    order = np.argsort(-lengths, kind="stable")
+    groups, start = [], 0
+    for k in range(MIN_GROUP_ROWS, len(order)):
+        longest = lengths[order[start]]
+        if k - start >= MIN_GROUP_ROWS and lengths[order[k]] < SHORTER_STARTS_GROUP * longest:
+            groups.append(order[start:k])
+            start = k
+    groups.append(order[start:])
+    return groups
 
 
 class OnnxEngine:
@@ -189,10 +209,24 @@ class OnnxEngine:
         self.session = ort.InferenceSession(
             build_graph(model).SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
+        self._pools_over_steps = model.config.pooling != "last"
+        self._classes = model.config.num_classes
 
     def predict(self, sequences: list[list[int]]) -> np.ndarray:
         """Probabilities [len(sequences), classes], float32, in input order."""
-        ids, lengths = collate(sequences)
-        feeds = {"ids": ids.numpy(), "lengths": lengths.numpy().astype(np.int32)}
+        lengths = np.fromiter(map(len, sequences), np.int64, count=len(sequences))
+        groups = length_groups(lengths)
+        if len(groups) == 1:
+            return self._run(sequences)
+        probabilities = np.empty((len(sequences), self._classes), np.float32)
+        for rows in groups:
+            probabilities[rows] = self._run([sequences[i] for i in rows])
+        return probabilities
+
+    def _run(self, sequences: list[list[int]]) -> np.ndarray:
+        ids, lengths = pad(sequences)
+        feeds = {"ids": ids, "lengths": lengths.astype(np.int32)}
+        if self._pools_over_steps:
+            feeds["real"] = real_steps(lengths, ids.shape[1])
         (probabilities,) = self.session.run(["probabilities"], feeds)
         return np.asarray(probabilities, np.float32)
