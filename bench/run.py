@@ -109,8 +109,10 @@ def batcher_metrics(server: Server) -> dict[str, float]:
     conn.close()
     values: dict[str, float] = {}
     for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in _BATCHER_SERIES:
+        series, _, value = line.partition(" ")
+        name, _, labels = series.partition("{")
+        # Request latency is labelled by route and status: /classify's, every status.
+        if name in _BATCHER_SERIES and (not labels or 'path="/classify"' in labels):
             values[name] = values.get(name, 0.0) + float(value)
     return values
 
