@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: our service vs a no-op FastAPI (the HTTP ceiling) vs a naive FastAPI.
+"""Side-by-side benchmark: our service vs a no-op FastAPI (the HTTP ceiling), a naive FastAPI, LitServe.
 
 Every server runs on one core (taskset), in its own session (setsid) so that the kernel's
 autogroup scheduling keeps it apart from other work; wrk and the latency probe run on another core.

@@ -1,7 +1,7 @@
 """The environment and the servers under test, for bench/run.py.
 
 Environment: wrk (installed when missing), the CPU layout, free ports, the code version, the load
-average. Servers: the three servers' commands, each started on one core in its own session
+average. Servers: the servers' commands (LitServe when installed), each started on one core in its own session
 (setsid), readiness, a checked first answer, stopping a process group, and its RSS.
 """
 
