@@ -134,13 +134,19 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
             **recurrent,
         )
     )
+    inputs = [
+        helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "steps"]),
+        helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"]),
+    ]
     if config.pooling == "last":
         features = g.side_by_side("final")
     else:
-        real = "real"
-        features = g.side_by_side(g.over_real_steps("ReduceMax", "outputs", real, -np.inf))
+        inputs.append(
+            helper.make_tensor_value_info("real", TensorProto.BOOL, ["steps", 1, "batch", 1])
+        )
+        features = g.side_by_side(g.over_real_steps("ReduceMax", "outputs", "real", -np.inf))
         if config.pooling == "max_mean":
-            mean = g.side_by_side(g.mean_over_real_steps("outputs", real))
+            mean = g.side_by_side(g.mean_over_real_steps("outputs", "real"))
             features = g.add("Concat", [features, mean], "max_mean", axis=1)
     dense_w = g.constant("dense_w", np.ascontiguousarray(_array(model.dense.weight).T))
     dense_b = g.constant("dense_b", _array(model.dense.bias))
@@ -150,19 +156,7 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes,
         f"{config.rnn_type}_classifier",
-        inputs=[
-            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "steps"]),
-            helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"]),
-            *(
-                []
-                if config.pooling == "last"
-                else [
-                    helper.make_tensor_value_info(
-                        "real", TensorProto.BOOL, ["steps", 1, "batch", 1]
-                    )
-                ]
-            ),
-        ],
+        inputs=inputs,
         outputs=[
             helper.make_tensor_value_info(
                 "probabilities", TensorProto.FLOAT, ["batch", config.num_classes]
