@@ -62,6 +62,7 @@ def make_engine(choice: str, artifacts: Artifacts, device_preference: str, threa
         return TorchEngine(artifacts, device, threads)
     if device.type != "cpu":
         raise RuntimeError(f"ENGINE=onnx runs on CPU only, not on {device} (use ENGINE=auto)")
+    torch.set_num_threads(threads)  # torch still runs /explain: the same bound as the engine
     return OnnxEngine(artifacts.model, threads)
 
 

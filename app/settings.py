@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a fuller batch; 0 = none")
     max_queue_texts: int = Field(2048, ge=1, description="Queued texts before 429 Overloaded")
     max_queue_ms: float = Field(
-        0.0,
+        # From bench/soak-results.md: halves p50 and p99 under overload for ~10% of throughput.
+        1000.0,
         ge=0,
         description="Estimated queue wait (queued texts x measured cost per text) before 429 "
         "Overloaded; 0 = no time bound",

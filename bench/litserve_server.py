@@ -19,6 +19,7 @@ import torch
 
 from app.artifacts import Artifacts, load_artifacts
 from app.model import collate
+from app.pipeline import prediction
 from app.schemas import ClassifyRequest, ClassifyResponse, ModelRef, Prediction
 from app.tokenizer import Encoded
 
@@ -58,18 +59,9 @@ class ClassifierAPI(ls.LitAPI):  # type: ignore[misc]
 
     def encode_response(self, output: Answer) -> dict[str, Any]:
         labels = self.artifacts.labels
-        results = []
-        for item, row in zip(*output, strict=True):
-            best = max(range(len(row)), key=row.__getitem__)
-            results.append(
-                Prediction(
-                    label=labels[best],
-                    score=row[best],
-                    probabilities=dict(zip(labels, row, strict=True)),
-                    truncated=item.truncated,
-                    tokens=item.num_tokens,
-                )
-            )
+        results = [
+            Prediction(**prediction(labels, item, row)) for item, row in zip(*output, strict=True)
+        ]
         model = ModelRef(name=self.artifacts.name, version=self.artifacts.version)
         return ClassifyResponse(model=model, results=results).model_dump()
 
