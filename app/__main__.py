@@ -5,6 +5,7 @@ import tempfile
 
 import uvicorn
 
+from app.logs import log_config
 from app.settings import get_settings
 
 
@@ -19,6 +20,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_format, settings.log_level),
         # app.middleware logs one line per request, with its request id, instead.
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
+from app.logs import LogFormat
+
 
 def cpu_budget() -> int:
     """CPUs this process may run on (affinity/cgroup-pinned), not the host's core count."""
@@ -42,6 +44,9 @@ class Settings(BaseSettings):
         30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"
     )
     log_level: str = "info"
+    log_format: LogFormat = Field(
+        "text", description="text, or json: one JSON object per log line for a log pipeline"
+    )
 
     inference_thread: Literal["auto", "on", "off"] = Field(
         "auto",
