@@ -1,7 +1,9 @@
 """`python -m app`: serve the model with the settings from the environment."""
 
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 import uvicorn
 
@@ -9,22 +11,42 @@ from app.logs import log_config
 from app.settings import get_settings
 
 
+def _shared_metrics_dir() -> Path | None:
+    """Give the workers one directory for their metric files, empty at start.
+
+    Returns the directory if this call created it (so it is removed at exit). Set before any
+    worker imports prometheus_client, so all of them write there; files left by an earlier run
+    would otherwise be summed into this run's counters.
+    """
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        for stale in Path(configured).glob("*.db"):
+            stale.unlink()
+        return None
+    created = Path(tempfile.mkdtemp(prefix="rnn-classifier-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(created)
+    return created
+
+
 def main() -> None:
     settings = get_settings()
-    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Set before any worker imports prometheus_client, so all of them write shared files.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rnn-classifier-metrics-")
-    uvicorn.run(
-        "app.main:app",
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        log_config=log_config(settings.log_format, settings.log_level),
-        # app.middleware logs one line per request, with its request id, instead.
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout_s,
-    )
+    created = _shared_metrics_dir() if settings.workers > 1 else None
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=log_config(settings.log_format, settings.log_level),
+            # app.middleware logs one line per request, with its request id, instead.
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        )
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
 from app.model import ModelConfig, RNNClassifier
-from app.tokenizer import Tokenizer
+from app.tokenizer import TOKENIZER_SETTINGS, Tokenizer
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -81,7 +81,7 @@ def save_artifacts(
         "labels": labels,
         "max_length": max_length,
         "model": model.config.to_dict(),
-        "tokenizer": {"file": VOCAB_FILE, **tokenizer.settings()},
+        "tokenizer": {"file": VOCAB_FILE, **TOKENIZER_SETTINGS},
         "files": {f: sha256_of(directory / f) for f in (WEIGHTS_FILE, VOCAB_FILE)},
         **extra,
     }
@@ -103,7 +103,7 @@ def _parse_config(raw: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(CONFIG_FILE, f"not valid JSON ({exc})") from exc
     version = config.get("format_version") if isinstance(config, dict) else None
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(config, dict) or not isinstance(version, int) or version > FORMAT_VERSION:
         raise ArtifactError(
             CONFIG_FILE,
             f"format_version {version!r} is not supported (this service reads up to {FORMAT_VERSION})",

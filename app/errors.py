@@ -72,7 +72,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = _HTTP_ERROR_TYPES.get(exc.status_code, "validation")
         # Keeps e.g. the Allow header of a 405 (RFC 9110).
-        return error_response(exc.status_code, type_, str(exc.detail), exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, type_, str(exc.detail), headers)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

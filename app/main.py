@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app import metrics
 from app.api import router
 from app.auth import ApiKeyMiddleware
 from app.errors import install_error_handlers
@@ -17,6 +18,8 @@ from app.shutdown import before_exit_signals
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application; with no settings, they are read from the environment (uvicorn's factory
+    mode calls it so, in each worker)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -32,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await asyncio.to_thread(service.drain)
+            metrics.mark_process_dead()
 
     app = FastAPI(
         title="RNN text classifier",
@@ -49,7 +53,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app
-
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-app = create_app()

@@ -22,8 +22,19 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 REQUEST_LATENCY = Histogram(
     "rnn_classifier_request_duration_seconds",
-    "Time from request received to response ready, /classify",
+    "Time from request received to response sent, every response, by route and status class",
+    ["path", "status"],
     buckets=LATENCY_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "rnn_classifier_requests_in_flight",
+    "HTTP requests received and not yet answered",
+    multiprocess_mode="livesum",
+)
+READY = Gauge(
+    "rnn_classifier_ready",
+    "1 when the model is loaded and the service takes traffic, 0 otherwise",
+    multiprocess_mode="livemin",
 )
 INFERENCE_LATENCY = Histogram(
     "rnn_classifier_inference_duration_seconds",
@@ -56,9 +67,20 @@ def predictions(label: str) -> Counter:
     return PREDICTIONS.labels(label=label)
 
 
+@cache
+def request_latency(path: str, status_class: str) -> Histogram:
+    return REQUEST_LATENCY.labels(path=path, status=status_class)
+
+
 def render() -> tuple[bytes, str]:
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead() -> None:
+    """Drop this process's live gauges from the shared files (a no-op with one process)."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware around every HTTP request: request id, body size limit, access log, and a
-JSON 500 for anything unexpected. Plain ASGI, not BaseHTTPMiddleware: it runs on every request of
+"""Pure ASGI middleware around every HTTP request: request id, body size limit, latency and
+in-flight metrics, the client-gone probe, access log, and a JSON 500 for anything unexpected. Plain ASGI, not BaseHTTPMiddleware: it runs on every request of
 a high-throughput service, so it adds a header scan, one wrapped `send` and no extra task (about
 5 us per request, measured against a bare ASGI app).
 """
@@ -14,6 +14,8 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
+from app.disconnect import SCOPE_KEY, disconnect_probe
 from app.errors import error_response
 
 log = logging.getLogger("app.access")
@@ -44,6 +46,9 @@ class RequestMiddleware:
             # Unique is all it needs to be: it is a label, not a secret.
             request_id = f"{random.getrandbits(128):032x}".encode()
         status = 0
+        # Probed on the server's own receive: the body-limit wrapper below would hide it.
+        scope[SCOPE_KEY] = disconnect_probe(receive)
+        metrics.IN_FLIGHT.inc()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -84,6 +89,11 @@ class RequestMiddleware:
                 scope, receive, send_with_id
             )
         finally:
+            metrics.IN_FLIGHT.dec()
+            route = scope.get("route")
+            metrics.request_latency(
+                route.path if route is not None else "unmatched", f"{status // 100}xx"
+            ).observe(time.perf_counter() - started)
             if log.isEnabledFor(logging.INFO):
                 duration_ms = (time.perf_counter() - started) * 1000
                 log.info(

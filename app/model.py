@@ -99,7 +99,8 @@ class RNNClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Class scores (logits) [B, C]; softmax them for probabilities."""
         embedded = self.dropout(self.embedding(ids))
-        return self.dense(self.dropout(self.encode(embedded, lengths)))
+        logits: torch.Tensor = self.dense(self.dropout(self.encode(embedded, lengths)))
+        return logits
 
     def trace(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every stage of one forward pass, for looking at a prediction layer by layer."""

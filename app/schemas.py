@@ -55,8 +55,8 @@ class ModelInfo(BaseModel):
     )
     checksum: str = Field(description="sha256 of the weights file")
     device: str
+    engine: str = Field(description="The inference engine serving the model")
 
 
 class Health(BaseModel):
     status: str
-    reason: str | None = None

@@ -1,81 +1,113 @@
-"""The loaded model and its batcher, with the readiness state that /health/ready reports."""
+"""The service's one piece of state: the loaded model (once it is) and its readiness."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
 
+from app import metrics
 from app.artifacts import ArtifactError, Artifacts, count_parameters, load_artifacts
-from app.batcher import Batcher
-from app.runner import ModelRunner, select_device
+from app.engine import Engine, TorchEngine, select_device, warm_up
+from app.queue import TextQueue
+from app.runner import Runner, make_runner
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class Service:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.artifacts: Artifacts | None = None
-        self.runner: ModelRunner | None = None
-        self.batcher: Batcher | None = None
-        self.not_ready_reason: str | None = "starting: model not loaded yet"
-        # Set on SIGTERM: readiness fails so no new traffic is routed here, while requests that
-        # still arrive before the server closes its sockets are served, not dropped.
-        self.shutting_down = False
+@dataclass(frozen=True)
+class LoadedModel:
+    """Everything a request needs; exists only once the model is loaded, verified and warm."""
+
+    settings: Settings
+    artifacts: Artifacts
+    engine: Engine
+    runner: Runner
+    # Large requests are tokenized here, off the event loop (app/pipeline.py).
+    tokenizer_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tokenizer")
+    )
+
+
+@dataclass(frozen=True)
+class Readiness:
+    state: Literal["starting", "ready", "draining", "failed"]
+    reason: str  # why not ready; empty when ready
 
     @property
     def ready(self) -> bool:
-        return self.not_ready_reason is None
+        return self.state == "ready"
+
+
+def _load_model(settings: Settings) -> LoadedModel:
+    artifacts = load_artifacts(settings.model_dir)
+    engine = TorchEngine(artifacts, select_device(settings.device), settings.threads_per_worker())
+    warm_up(engine, settings.max_batch_size, artifacts.max_length)
+    queue = TextQueue(
+        settings.max_batch_size,
+        settings.max_batch_tokens,
+        settings.max_queue_texts,
+        settings.max_wait_ms / 1000,
+        settings.max_queue_ms / 1000,
+    )
+    on_event_loop = settings.inference_thread == "off" or (
+        settings.inference_thread == "auto"
+        and engine.device == "cpu"
+        and settings.cpus_per_worker() == 1
+    )
+    runner = make_runner(queue, engine, on_event_loop)
+    runner.start()
+    log.info(
+        "ready: %s version %s (%d parameters) from %s, engine %s on %s, forward passes %s",
+        artifacts.name,
+        artifacts.version,
+        count_parameters(artifacts.model),
+        settings.model_dir,
+        engine.name,
+        engine.device,
+        "on the event loop" if on_event_loop else "on a dedicated thread",
+    )
+    return LoadedModel(settings, artifacts, engine, runner)
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model: LoadedModel | None = None
+        self.readiness = Readiness("starting", "model not loaded yet")
+        metrics.READY.set(0)
+
+    def _set(self, readiness: Readiness) -> None:
+        self.readiness = readiness
+        metrics.READY.set(1 if readiness.ready else 0)
 
     def load(self) -> None:
         """Load, verify and warm up the model; on failure stay not-ready and say why."""
-        settings = self.settings
         try:
-            artifacts = load_artifacts(settings.model_dir)
-            runner = ModelRunner(
-                artifacts, select_device(settings.device), settings.threads_per_worker()
-            )
-            runner.warm_up()
+            self.model = _load_model(self.settings)
         except ArtifactError as exc:
-            self.not_ready_reason = f"model artifacts refused: {exc}"
-            log.error("not ready: artifact %s in %s refused: %s", exc.file, settings.model_dir, exc)
+            self._set(Readiness("failed", f"model artifacts refused: {exc}"))
+            log.error(
+                "not ready: artifact %s in %s refused: %s", exc.file, self.settings.model_dir, exc
+            )
             return
         except Exception as exc:  # e.g. DEVICE=cuda without CUDA: say so, never die silently
-            self.not_ready_reason = f"model could not start: {exc}"
+            self._set(Readiness("failed", f"model could not start: {exc}"))
             log.exception("not ready: model could not start")
             return
-        batcher = Batcher(
-            runner.predict,
-            settings.max_batch_size,
-            settings.max_batch_tokens,
-            settings.max_queue_texts,
-            settings.max_wait_ms / 1000,
-            on_event_loop=settings.inference_thread == "off"
-            or (
-                settings.inference_thread == "auto"
-                and runner.device.type == "cpu"
-                and settings.cpus_per_worker() == 1
-            ),
-        )
-        batcher.start()
-        self.artifacts, self.runner, self.batcher = artifacts, runner, batcher
-        self.not_ready_reason = None
-        log.info(
-            "ready: %s version %s (%d parameters) from %s on %s, forward passes %s",
-            artifacts.name,
-            artifacts.version,
-            count_parameters(artifacts.model),
-            settings.model_dir,
-            runner.device,
-            "on the event loop" if batcher.on_event_loop else "on a dedicated thread",
-        )
+        self._set(Readiness("ready", ""))
 
     def begin_shutdown(self) -> None:
-        """Called from the signal handler: only sets a flag and logs (once, signals may repeat)."""
-        if not self.shutting_down:
-            self.shutting_down = True
+        """Called from the signal handler: readiness fails at once, while requests that still
+        arrive before the server closes its sockets are served, not dropped. Logs once (signals
+        may repeat)."""
+        if self.readiness.state != "draining":
+            self._set(Readiness("draining", "shutting down"))
             log.info("not ready: shutting down, finishing in-flight requests")
 
     def drain(self) -> None:
-        """Turn not-ready, then finish every queued text before the model thread ends."""
-        self.not_ready_reason = "shutting down"
-        if self.batcher is not None:
-            self.batcher.stop()
+        """Finish every queued text, then end the runner and the tokenizer pool."""
+        self.begin_shutdown()
+        if self.model is not None:
+            self.model.runner.stop()
+            self.model.tokenizer_pool.shutdown()

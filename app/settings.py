@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(8192, ge=1, description="Padded tokens per forward pass")
     max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a fuller batch; 0 = none")
     max_queue_texts: int = Field(2048, ge=1, description="Queued texts before 429 Overloaded")
+    max_queue_ms: float = Field(
+        0.0,
+        ge=0,
+        description="Estimated queue wait (queued texts x measured cost per text) before 429 "
+        "Overloaded; 0 = no time bound",
+    )
     api_key: SecretStr | None = Field(None, description="If set, /classify needs this bearer key")
     shutdown_timeout_s: int = Field(
         30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"

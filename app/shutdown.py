@@ -26,7 +26,7 @@ def before_exit_signals(callback: Callable[[], None]) -> Iterator[None]:
 
     def handle(sig: int, frame: FrameType | None) -> None:
         callback()
-        handler = previous[sig]
+        handler = previous[signal.Signals(sig)]
         if callable(handler):
             handler(sig, frame)
 

@@ -23,6 +23,18 @@ FORMAT_VERSION = 1
 TOKEN_PATTERN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 
 
+# How text is split: stored with the vocabulary, and every one of them checked when it is loaded,
+# so a vocabulary written by a tokenizer that splits differently is refused, not misread.
+TOKENIZER_SETTINGS: dict[str, object] = {
+    "format_version": FORMAT_VERSION,
+    "pattern": TOKEN_PATTERN.pattern,
+    "lowercase": True,
+    "normalization": "NFKC",
+    "pad_id": PAD_ID,
+    "unk_id": UNK_ID,
+}
+
+
 def split_words(text: str) -> list[str]:
     """Lower-cased, NFKC-normalized word tokens of a text."""
     return TOKEN_PATTERN.findall(unicodedata.normalize("NFKC", text).lower())
@@ -66,19 +78,8 @@ class Tokenizer:
         ids = [self.index.get(word, UNK_ID) for word in words[:max_length]] or [UNK_ID]
         return Encoded(ids=ids, truncated=len(words) > max_length, num_tokens=len(words))
 
-    def settings(self) -> dict[str, object]:
-        """How text is split: stored with the vocabulary and checked when it is loaded."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "pattern": TOKEN_PATTERN.pattern,
-            "lowercase": True,
-            "normalization": "NFKC",
-            "pad_id": PAD_ID,
-            "unk_id": UNK_ID,
-        }
-
     def save(self, path: Path) -> None:
-        payload = {**self.settings(), "tokens": self.tokens}
+        payload = {**TOKENIZER_SETTINGS, "tokens": self.tokens}
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
 
     @classmethod
@@ -88,9 +89,13 @@ class Tokenizer:
     @classmethod
     def from_json(cls, text: str) -> "Tokenizer":
         payload = json.loads(text)
-        if (
-            payload.get("format_version") != FORMAT_VERSION
-            or payload.get("pattern") != TOKEN_PATTERN.pattern
-        ):
-            raise ValueError("tokenizer format or pattern differs from this version")
+        if not isinstance(payload, dict):
+            raise ValueError("vocabulary file is not a JSON object")
+        differing = [
+            f"{key} {payload.get(key)!r} (this version: {value!r})"
+            for key, value in TOKENIZER_SETTINGS.items()
+            if payload.get(key) != value
+        ]
+        if differing:
+            raise ValueError("tokenizer settings differ from this version: " + ", ".join(differing))
         return cls(payload["tokens"])

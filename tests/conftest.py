@@ -6,13 +6,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
 from app.artifacts import save_artifacts
+from app.main import create_app
 from app.model import ModelConfig, RNNClassifier
+from app.settings import Settings
 from app.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +66,18 @@ def tiny_model_dir(tmp_path: Path) -> Path:
     return make_artifacts(tmp_path / "model")
 
 
+def client_for(model_dir: Path, **settings: Any) -> TestClient:
+    """The app in-process; TestClient runs the lifespan, so the model really loads."""
+    return TestClient(create_app(Settings(model_dir=model_dir, torch_threads=1, **settings)))
+
+
+def wait_ready(client: TestClient) -> None:
+    deadline = time.monotonic() + 30
+    while client.get("/health/ready").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/health/ready").json()
+        time.sleep(0.05)
+
+
 def require_system(executable: str, install_hint: str) -> str:
     """Path of a system program a test needs (Chromium, Prometheus, ...).
 
@@ -88,7 +104,7 @@ class Server:
         self.process, self.base_url = process, base_url
 
 
-def start_server(env: dict[str, str], ready: bool = True) -> Server:
+def start_server(env: dict[str, str]) -> Server:
     """The real service: `python -m app` in a subprocess, talked to over HTTP."""
     port = free_port()
     process = subprocess.Popen(
@@ -101,14 +117,13 @@ def start_server(env: dict[str, str], ready: bool = True) -> Server:
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    path = "/health/ready" if ready else "/health/live"
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
                 f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
             )
         try:
-            if httpx.get(base_url + path, timeout=1).status_code == 200:
+            if httpx.get(base_url + "/health/ready", timeout=1).status_code == 200:
                 return Server(process, base_url)
         except httpx.TransportError:
             pass

@@ -1,7 +1,6 @@
 """The HTTP API in-process (TestClient runs the lifespan, so the model really loads)."""
 
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,20 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.artifacts import WEIGHTS_FILE
-from app.main import create_app
-from app.settings import Settings
-from tests.conftest import TEXTS
-
-
-def client_for(model_dir: Path, **settings: Any) -> TestClient:
-    return TestClient(create_app(Settings(model_dir=model_dir, torch_threads=1, **settings)))
-
-
-def wait_ready(client: TestClient) -> None:
-    deadline = time.monotonic() + 30
-    while client.get("/health/ready").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/health/ready").json()
-        time.sleep(0.05)
+from tests.conftest import TEXTS, client_for, wait_ready
 
 
 @pytest.fixture
@@ -132,6 +118,34 @@ def test_metrics_follow_prometheus_conventions(client: TestClient) -> None:
     assert 'rnn_classifier_predictions_total{label="' in text
 
 
+def latency_count(client: TestClient, path: str, status_class: str) -> float:
+    prefix = (
+        f'rnn_classifier_request_duration_seconds_count{{path="{path}",status="{status_class}"}} '
+    )
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_request_latency_is_recorded_for_every_status(client: TestClient) -> None:
+    """Refused and failed requests show in the latency histogram too, by status class."""
+    before = {s: latency_count(client, "/classify", s) for s in ("2xx", "4xx")}
+    unmatched = latency_count(client, "unmatched", "4xx")
+    assert client.post("/classify", json={"texts": ["funny"]}).status_code == 200
+    assert client.post("/classify", json={"texts": [""]}).status_code == 422
+    assert (
+        client.post(
+            "/classify", content=b"{", headers={"content-type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert client.get("/no-such-route").status_code == 404
+    assert latency_count(client, "/classify", "2xx") == before["2xx"] + 1
+    assert latency_count(client, "/classify", "4xx") == before["4xx"] + 2
+    assert latency_count(client, "unmatched", "4xx") == unmatched + 1
+
+
 def test_docs_and_openapi_show_examples(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
@@ -141,8 +155,7 @@ def test_docs_and_openapi_show_examples(client: TestClient) -> None:
 
 def test_broken_artifacts_keep_the_service_not_ready(tiny_model_dir: Path) -> None:
     (tiny_model_dir / WEIGHTS_FILE).write_bytes(b"garbage")
-    with client_for(tiny_model_dir) as c:
-        time.sleep(0.5)
+    with client_for(tiny_model_dir) as c:  # the lifespan has tried to load when this returns
         ready = c.get("/health/ready")
         assert ready.status_code == 503
         assert WEIGHTS_FILE in ready.json()["error"]["message"]

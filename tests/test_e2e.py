@@ -3,6 +3,7 @@
 import asyncio
 import json
 import random
+import shutil
 import signal
 import socket
 import threading
@@ -10,8 +11,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.conftest import BUNDLED_MODEL, Server, start_server, stop_server
+
+pytestmark = pytest.mark.slow
 
 
 def test_bundled_model_classifies_obvious_reviews(bundled_server: Server) -> None:
@@ -70,7 +76,15 @@ def queue_depth(server: Server) -> float:
     return metric(server, "rnn_classifier_queue_depth")
 
 
-def test_requests_of_clients_that_went_away_are_dropped_before_the_model() -> None:
+def raw_request(body: bytes, framing: str) -> bytes:
+    head = b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    if framing == "content-length":
+        return head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    return head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_requests_of_clients_that_went_away_are_dropped_before_the_model(framing: str) -> None:
     server = start_server({"MODEL_DIR": str(BUNDLED_MODEL), "MAX_BATCH_SIZE": "1"})
     try:
         url = server.base_url + "/classify"
@@ -83,8 +97,7 @@ def test_requests_of_clients_that_went_away_are_dropped_before_the_model() -> No
         body = json.dumps({"texts": ["gone before its turn"] * 50}).encode()
         port = int(server.base_url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as client:
-            client.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+            client.sendall(raw_request(body, framing))
             while queue_depth(server) < 50:
                 time.sleep(0.001)
         busy.join(120)
@@ -161,21 +174,90 @@ def test_sigterm_exits_after_shutdown_timeout_with_a_json_503() -> None:
         assert response.json()["error"]["type"] == "not_ready"
 
 
+def predictions_by_worker(directory: Path) -> dict[str, float]:
+    """Texts each worker process predicted, read from its own multiprocess file alone."""
+    counts = {}
+    for path in directory.glob("counter_*.db"):
+        alone = directory / f"alone-{path.stem}"
+        alone.mkdir(exist_ok=True)
+        shutil.copy(path, alone / path.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(alone))
+        counts[path.stem.split("_")[-1]] = sum(
+            sample.value
+            for family in registry.collect()
+            if family.name == "rnn_classifier_predictions"
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        )
+    return counts
+
+
 def test_two_workers_report_metrics_summed_across_processes(tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_99999.db").write_bytes(b"stale file of an earlier run")
     server = start_server({"MODEL_DIR": str(BUNDLED_MODEL), "WORKERS": "2",
-                           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})  # fmt: skip
+                           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})  # fmt: skip
+    sent = 0
+
+    async def burst() -> None:  # new connections at once, so the kernel hands them to both
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            answers = await asyncio.gather(
+                *(client.post("/classify", json={"texts": ["fine", "awful"]},
+                              headers={"Connection": "close"}) for _ in range(16))
+            )  # fmt: skip
+        assert all(a.status_code == 200 for a in answers)
+
     try:
-        with httpx.Client(base_url=server.base_url) as client:
-            for _ in range(40):  # new connections, so both workers answer some of them
-                response = client.post("/classify", json={"texts": ["fine", "awful"]},
-                                       headers={"Connection": "close"})  # fmt: skip
-                assert response.status_code == 200
-            predicted = sum(
-                float(line.split()[1])
-                for line in client.get("/metrics").text.splitlines()
-                if line.startswith("rnn_classifier_predictions_total{")
-            )
-        assert predicted == 80  # every text of both workers, whichever worker is scraped
-        assert len({p.name.split("_")[-1] for p in tmp_path.glob("*.db")}) >= 2  # two writers
+        for _ in range(20):
+            asyncio.run(burst())
+            sent += 16 * 2
+            if sum(count > 0 for count in predictions_by_worker(metrics_dir).values()) >= 2:
+                break
+        by_worker = predictions_by_worker(metrics_dir)
+        served = [count for count in by_worker.values() if count > 0]
+        assert len(served) == 2, by_worker  # both processes answered requests
+        assert sum(served) == sent  # the stale file was wiped at start, not summed
+        scraped = sum(
+            float(line.split()[1])
+            for line in httpx.get(server.base_url + "/metrics").text.splitlines()
+            if line.startswith("rnn_classifier_predictions_total{")
+        )
+        assert scraped == sent  # whichever worker answers the scrape sums both
     finally:
         stop_server(server)
+
+
+def test_liveness_stays_responsive_while_large_requests_are_tokenized() -> None:
+    """Four requests at the size limits (200 texts of 20k characters) must not stall the loop."""
+    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL)})
+    rng = random.Random(3)
+    words = "a fine film , but the plot is slow and the acting dull !".split()
+    big = [" ".join(rng.choices(words, k=6000))[:20_000] for _ in range(200)]
+    durations: list[float] = []
+    probes: list[float] = []
+
+    def post_big() -> None:
+        started = time.perf_counter()
+        response = httpx.post(server.base_url + "/classify", json={"texts": big}, timeout=120)
+        assert response.status_code == 200
+        durations.append(time.perf_counter() - started)
+
+    try:
+        threads = [threading.Thread(target=post_big) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        with httpx.Client(base_url=server.base_url) as client:
+            while any(thread.is_alive() for thread in threads):
+                started = time.perf_counter()
+                assert client.get("/health/live").status_code == 200
+                probes.append(time.perf_counter() - started)
+        for thread in threads:
+            thread.join()
+    finally:
+        stop_server(server)
+    assert len(durations) == 4 and len(probes) > 1
+    # Measured side by side, not against a fixed time: a probe waits for no request's
+    # tokenizing (on the loop it would wait for whole requests, ~the requests' own duration).
+    assert max(probes) < 0.25 * min(durations), (max(probes), sorted(durations))

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.batcher import Batcher, BatchFailed
-from app.runner import ModelRunner
-from tests.test_api import client_for, wait_ready
+from app.engine import TorchEngine
+from app.queue import TextQueue
+from app.runner import BatchFailed, ThreadRunner
+from tests.conftest import client_for, wait_ready
 
 
 def wait_for(condition: Callable[[], bool]) -> None:
@@ -29,6 +30,12 @@ def test_a_failed_batch_fails_only_the_requests_in_it(caplog: pytest.LogCaptureF
     release = threading.Event()
     calls = 0
 
+    class FailingFirst:
+        name, device = "failing-first", "cpu"
+
+        def predict(self, sequences: list[list[int]]) -> np.ndarray:
+            return predict(sequences)
+
     def predict(sequences: list[list[int]]) -> np.ndarray:
         nonlocal calls
         calls += 1
@@ -37,22 +44,23 @@ def test_a_failed_batch_fails_only_the_requests_in_it(caplog: pytest.LogCaptureF
             raise RuntimeError("injected fault")
         return np.array([[len(s), sum(s)] for s in sequences], np.float32)
 
-    batcher = Batcher(predict, max_batch_size=8, max_batch_tokens=1000, max_queue_texts=100)
-    batcher.start()
+    queue = TextQueue(max_batch_size=8, max_batch_tokens=1000, max_queue_texts=100)
+    runner = ThreadRunner(queue, FailingFirst())
+    runner.start()
 
     async def scenario() -> list[np.ndarray | BaseException]:
-        failing = asyncio.ensure_future(batcher.submit([[1, 2], [3]]))
+        failing = asyncio.ensure_future(runner.submit([[1, 2], [3]]))
         await asyncio.sleep(0)  # submitted
-        await asyncio.to_thread(wait_for, lambda: batcher.queued() == 0)  # taken as batch 1
-        later = [batcher.submit([[5]]), batcher.submit([[1, 2, 3], [4, 4]])]
+        await asyncio.to_thread(wait_for, lambda: len(queue) == 0)  # taken as batch 1
+        later = [runner.submit([[5]]), runner.submit([[1, 2, 3], [4, 4]])]
         next_batch = [asyncio.ensure_future(call) for call in later]
         await asyncio.sleep(0)
         release.set()
         return await asyncio.gather(failing, *next_batch, return_exceptions=True)
 
-    with caplog.at_level(logging.ERROR, logger="app.batcher"):
+    with caplog.at_level(logging.ERROR, logger="app.runner"):
         failed, single, double = asyncio.run(scenario())
-    batcher.stop()
+    runner.stop()
     assert isinstance(failed, BatchFailed)
     assert np.array_equal(single, [[1, 5]])
     assert np.array_equal(double, [[3, 6], [2, 8]])
@@ -63,15 +71,15 @@ def test_a_failed_batch_fails_only_the_requests_in_it(caplog: pytest.LogCaptureF
 def fault_once(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Patch the model so that, once the returned event is set, its next forward pass fails."""
     armed = threading.Event()
-    predict = ModelRunner.predict
+    predict = TorchEngine.predict
 
-    def faulty(self: ModelRunner, sequences: list[list[int]]) -> np.ndarray:
+    def faulty(self: TorchEngine, sequences: list[list[int]]) -> np.ndarray:
         if armed.is_set():
             armed.clear()
             raise RuntimeError("injected fault")
         return predict(self, sequences)
 
-    monkeypatch.setattr(ModelRunner, "predict", faulty)
+    monkeypatch.setattr(TorchEngine, "predict", faulty)
     return armed
 
 
@@ -83,7 +91,7 @@ def test_api_answers_a_failed_batch_with_500_and_an_error_id_in_the_log(
         wait_ready(client)
         before = client.post("/classify", json={"texts": ["funny"]}).json()
         armed.set()
-        with caplog.at_level(logging.ERROR, logger="app.batcher"):
+        with caplog.at_level(logging.ERROR, logger="app.runner"):
             failed = client.post("/classify", json={"texts": ["funny"]})
         after = client.post("/classify", json={"texts": ["funny"]})
     assert failed.status_code == 500
@@ -101,27 +109,27 @@ def test_full_queue_answers_429_then_service_resumes(
 ) -> None:
     entered, release = threading.Event(), threading.Event()
     release.set()  # warm-up runs freely
-    predict = ModelRunner.predict
+    predict = TorchEngine.predict
 
-    def slow(self: ModelRunner, sequences: list[list[int]]) -> np.ndarray:
+    def slow(self: TorchEngine, sequences: list[list[int]]) -> np.ndarray:
         entered.set()
         release.wait(30)
         return predict(self, sequences)
 
-    monkeypatch.setattr(ModelRunner, "predict", slow)
+    monkeypatch.setattr(TorchEngine, "predict", slow)
     body = {"texts": ["funny"]}
     # Forward passes on their own thread (as with 2+ CPUs), so a held one leaves the loop free.
     settings = {"max_queue_texts": 4, "max_batch_size": 1, "inference_thread": "on"}
     with client_for(tiny_model_dir, **settings) as client:
         wait_ready(client)
-        batcher = client.app.state.service.batcher  # type: ignore[attr-defined]
+        queue = client.app.state.service.model.runner.queue  # type: ignore[attr-defined]
         release.clear()
         entered.clear()
         with ThreadPoolExecutor(2) as pool:
             running = pool.submit(client.post, "/classify", json=body)
             entered.wait(30)  # its text is in the model, the queue is empty again
             queued = pool.submit(client.post, "/classify", json={"texts": ["funny"] * 4})
-            wait_for(lambda: batcher.queued() == 4)
+            wait_for(lambda: len(queue) == 4)
             burst = [client.post("/classify", json=body) for _ in range(3)]
             release.set()
             assert running.result().status_code == 200

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.test_api import client_for, wait_ready
+from tests.conftest import client_for, wait_ready
 
 JSON = {"content-type": "application/json"}
 

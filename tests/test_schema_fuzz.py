@@ -6,8 +6,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import make_artifacts, start_server, stop_server
+
+pytestmark = pytest.mark.slow
 
 CHECKS = [
     "not_a_server_error",

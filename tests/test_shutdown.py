@@ -12,7 +12,7 @@ from app.__main__ import main
 from app.service import Service
 from app.settings import Settings
 from app.shutdown import before_exit_signals
-from tests.test_api import client_for, wait_ready
+from tests.conftest import client_for, wait_ready
 
 
 def test_exit_signal_turns_not_ready_before_the_server_handler_runs() -> None:
@@ -20,7 +20,7 @@ def test_exit_signal_turns_not_ready_before_the_server_handler_runs() -> None:
     seen: list[bool] = []
 
     def server_handler(sig: int, frame: FrameType | None) -> None:  # uvicorn's handle_exit
-        seen.append(service.shutting_down)
+        seen.append(service.readiness.state == "draining")
 
     original = signal.signal(signal.SIGTERM, server_handler)
     try:

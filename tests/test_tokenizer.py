@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,18 @@ def test_any_unicode_text_yields_valid_ids(text: str, max_length: int) -> None:
     assert 1 <= len(encoded.ids) <= max_length
     assert all(PAD_ID < i < len(TOKENIZER) for i in encoded.ids)
     assert encoded.truncated == (encoded.num_tokens > max_length)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("lowercase", False), ("normalization", "NFC"), ("unk_id", 5)]
+)
+def test_vocabulary_written_with_other_settings_is_refused(
+    tmp_path: Path, setting: str, value: object
+) -> None:
+    """A vocabulary from a tokenizer that splits or numbers differently would be misread."""
+    Tokenizer.build(["a good film"]).save(tmp_path / "vocab.json")
+    payload = json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))
+    payload[setting] = value
+    (tmp_path / "vocab.json").write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(ValueError, match=setting):
+        Tokenizer.load(tmp_path / "vocab.json")
