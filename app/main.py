@@ -21,17 +21,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The application; with no settings, they are read from the environment (uvicorn's factory
     mode calls it so, in each worker)."""
     settings = settings or get_settings()
+    service = Service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings)
-        app.state.service = service
         # Before the server listens: with several workers on one port, a worker that takes
         # connections has its model, so no request meets a half-started worker. A model that
         # fails to load does not stop the server; /health/ready then says why.
         service.load()
         try:
-            with before_exit_signals(service.begin_shutdown):
+            with before_exit_signals(service.begin_shutdown, settings.shutdown_delay_s):
                 yield
         finally:
             await asyncio.to_thread(service.drain)
@@ -44,11 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.service = service
     install_error_handlers(app)
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     # Added last, so outermost: every response, a 401 included, carries the request id.
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        draining=lambda: service.readiness.state == "draining",
+    )
     app.include_router(router)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     shutdown_timeout_s: int = Field(
         30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"
     )
+    shutdown_delay_s: float = Field(
+        0.0,
+        ge=0,
+        description="After SIGTERM, keep accepting and serving this long (readiness already "
+        "fails, responses say Connection: close) before the server stops listening: for load "
+        "balancers that need time to stop sending, where a preStop hook is not available",
+    )
     log_level: str = "info"
     log_format: LogFormat = Field(
         "text", description="text, or json: one JSON object per log line for a log pipeline"

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
+from app.server import BACKLOG_GRACE_S, REQUEST_GRACE_S
 from app.settings import Settings
 from tests.conftest import ROOT
 
@@ -105,7 +106,13 @@ def test_every_env_name_is_a_setting_of_the_service() -> None:
 def test_grace_period_covers_prestop_delay_and_drain(pod_settings: Settings) -> None:
     pod = one("Deployment")["spec"]["template"]["spec"]
     pre_stop = container()["lifecycle"]["preStop"]["sleep"]["seconds"]
-    needed = pre_stop + pod_settings.shutdown_delay_s + pod_settings.shutdown_timeout_s
+    needed = (
+        pre_stop
+        + pod_settings.shutdown_delay_s
+        + BACKLOG_GRACE_S  # app/server.py: taking in the backlog, requests arriving
+        + REQUEST_GRACE_S
+        + pod_settings.shutdown_timeout_s
+    )
     assert pod["terminationGracePeriodSeconds"] >= needed + MIN_EXIT_MARGIN_S
 
 
