@@ -10,8 +10,12 @@ from fastapi import FastAPI
 from app import metrics
 from app.api import router
 from app.auth import ApiKeyMiddleware
+from app.docs_ui import install_docs_ui
 from app.errors import install_error_handlers
+from app.explain_api import install_explain
 from app.middleware import RequestMiddleware
+from app.oip import router as oip_router
+from app.pages import install_playground
 from app.service import Service
 from app.settings import Settings, get_settings
 from app.shutdown import before_exit_signals
@@ -38,10 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="RNN text classifier",
-        description="Classify texts with a trained RNN. Errors share one shape: "
-        '`{"error": {"type": ..., "message": ...}}`.',
+        description="Classify texts with a trained RNN, through `/classify` or the Open Inference "
+        "Protocol (KServe v2 / Triton) under `/v2`. Errors share one shape: "
+        '`{"error": {"type": ..., "message": ...}}`; under `/v2`, the protocol\'s own: '
+        '`{"error": "<message>"}`.',
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # app.docs_ui serves /docs with its own assets instead
+        redoc_url=None,
     )
     app.state.service = service
     install_error_handlers(app)
@@ -54,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         draining=lambda: service.readiness.state == "draining",
     )
     app.include_router(router)
+    install_explain(app, settings.max_concurrent_explain)
+    install_docs_ui(app)
+    install_playground(app)
+    app.include_router(oip_router)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app

@@ -76,7 +76,10 @@ class RequestMiddleware:
             # shape, retryable elsewhere, rather than with its plain-text 500.
             if not status:
                 await error_response(
-                    503, "not_ready", "shutting down: the request did not finish in time"
+                    503,
+                    "not_ready",
+                    "shutting down: the request did not finish in time",
+                    path=scope["path"],
                 )(scope, receive, send_with_id)
             raise
         except Exception:
@@ -90,9 +93,9 @@ class RequestMiddleware:
             )
             if status:  # headers are out: the server closes the connection instead
                 return
-            await error_response(500, "internal", f"internal error (error id {error_id})")(
-                scope, receive, send_with_id
-            )
+            await error_response(
+                500, "internal", f"internal error (error id {error_id})", path=scope["path"]
+            )(scope, receive, send_with_id)
         finally:
             metrics.IN_FLIGHT.dec()
             route = scope.get("route")
@@ -138,5 +141,5 @@ class RequestMiddleware:
         return f"request body over {self.max_body_bytes} bytes (MAX_BODY_BYTES)"
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "too_large", self._too_large_message())
+        response = error_response(413, "too_large", self._too_large_message(), path=scope["path"])
         await response(scope, receive, send)

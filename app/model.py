@@ -103,13 +103,22 @@ class RNNClassifier(nn.Module):
         return logits
 
     def trace(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every stage of one forward pass, for looking at a prediction layer by layer."""
+        """Every stage of one forward pass, for looking at a prediction layer by layer.
+
+        `rnn_steps` is the recurrent layer's output at every time step (zeros at padding),
+        `rnn` the pooled features the dense layer reads.
+        """
         embedded = self.embedding(ids)
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        steps, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
         features = self.encode(embedded, lengths)
         logits = self.dense(features)
         return {
             "token_ids": ids,
             "embedding": embedded,
+            "rnn_steps": steps,
             "rnn": features,
             "dense": logits,
             "softmax": torch.softmax(logits, dim=-1),

@@ -45,7 +45,13 @@ class Settings(BaseSettings):
         description="Estimated queue wait (queued texts x measured cost per text) before 429 "
         "Overloaded; 0 = no time bound",
     )
-    api_key: SecretStr | None = Field(None, description="If set, /classify needs this bearer key")
+    max_explain_texts: int = Field(16, ge=1, description="Texts in one /explain request")
+    max_concurrent_explain: int = Field(
+        1, ge=1, description="/explain requests computed at once per worker; more get 429"
+    )
+    api_key: SecretStr | None = Field(
+        None, description="If set, /classify, /explain and /v2 infer need this bearer key"
+    )
     shutdown_timeout_s: int = Field(
         30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"
     )

@@ -5,8 +5,6 @@ import asyncio
 import logging
 import re
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,14 +14,7 @@ import pytest
 from app.engine import TorchEngine
 from app.queue import TextQueue
 from app.runner import BatchFailed, ThreadRunner
-from tests.conftest import client_for, wait_ready
-
-
-def wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in 30 s"
-        time.sleep(0.001)
+from tests.conftest import client_for, wait_for, wait_ready
 
 
 def test_a_failed_batch_fails_only_the_requests_in_it(caplog: pytest.LogCaptureFixture) -> None:
