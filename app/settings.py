@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from app.logs import LogFormat
@@ -26,8 +26,15 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, description="Server processes; metrics are aggregated across them"
     )
-    torch_threads: int | None = Field(
-        None, ge=1, description="Intra-op threads per worker; default CPU budget / workers"
+    engine: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="auto = ONNX Runtime on CPU, torch on CUDA"
+    )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        # TORCH_THREADS: its name from before the ONNX Runtime engine, still accepted.
+        validation_alias=AliasChoices("threads", "torch_threads"),
+        description="Intra-op threads per worker (either engine); default CPU budget / workers",
     )
     max_texts_per_request: int = Field(256, ge=1)
     max_text_chars: int = Field(20_000, ge=1, description="Longer texts are rejected with 422")
@@ -77,7 +84,7 @@ class Settings(BaseSettings):
         return max(1, cpu_budget() // self.workers)
 
     def threads_per_worker(self) -> int:
-        return self.torch_threads or self.cpus_per_worker()
+        return self.threads or self.cpus_per_worker()
 
 
 @lru_cache

@@ -70,7 +70,7 @@ def tiny_model_dir(tmp_path: Path) -> Path:
 
 def client_for(model_dir: Path, **settings: Any) -> TestClient:
     """The app in-process; TestClient runs the lifespan, so the model really loads."""
-    return TestClient(create_app(Settings(model_dir=model_dir, torch_threads=1, **settings)))
+    return TestClient(create_app(Settings(model_dir=model_dir, threads=1, **settings)))
 
 
 def wait_ready(client: TestClient) -> None:
@@ -121,7 +121,7 @@ def start_server(env: dict[str, str], wait_for: str = "/health/ready") -> Server
         [sys.executable, "-m", "app"],
         cwd=ROOT,
         text=True,
-        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "TORCH_THREADS": "1", **env},
+        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "THREADS": "1", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -78,7 +78,7 @@ def test_api_answers_a_failed_batch_with_500_and_an_error_id_in_the_log(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     armed = fault_once(monkeypatch)
-    with client_for(tiny_model_dir) as client:
+    with client_for(tiny_model_dir, engine="torch") as client:  # the engine fault_once patched
         wait_ready(client)
         before = client.post("/classify", json={"texts": ["funny"]}).json()
         armed.set()
@@ -109,8 +109,14 @@ def test_full_queue_answers_429_then_service_resumes(
 
     monkeypatch.setattr(TorchEngine, "predict", slow)
     body = {"texts": ["funny"]}
-    # Forward passes on their own thread (as with 2+ CPUs), so a held one leaves the loop free.
-    settings = {"max_queue_texts": 4, "max_batch_size": 1, "inference_thread": "on"}
+    # Forward passes on their own thread (as with 2+ CPUs), so a held one leaves the loop free;
+    # the torch engine, as patched above.
+    settings = {
+        "max_queue_texts": 4,
+        "max_batch_size": 1,
+        "inference_thread": "on",
+        "engine": "torch",
+    }
     with client_for(tiny_model_dir, **settings) as client:
         wait_ready(client)
         queue = client.app.state.service.model.runner.queue  # type: ignore[attr-defined]

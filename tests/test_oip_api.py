@@ -338,7 +338,7 @@ def test_oip_and_classify_requests_share_batches(
         return predict(self, sequences)
 
     monkeypatch.setattr(TorchEngine, "predict", held)
-    with client_for(tiny_model_dir, inference_thread="on") as c:
+    with client_for(tiny_model_dir, inference_thread="on", engine="torch") as c:
         wait_ready(c)
         queue = c.app.state.service.model.runner.queue  # type: ignore[attr-defined]
         release.clear()
