@@ -103,13 +103,22 @@ class RequestMiddleware:
                 route.path if route is not None else "unmatched", f"{status // 100}xx"
             ).observe(time.perf_counter() - started)
             if log.isEnabledFor(logging.INFO):
+                duration_ms = (time.perf_counter() - started) * 1000
                 log.info(
                     "%s %s %d %.1fms request_id=%s",
                     scope["method"],
                     scope["path"],
                     status,
-                    (time.perf_counter() - started) * 1000,
+                    duration_ms,
                     request_id.decode(),
+                    # The same facts as fields, for LOG_FORMAT=json (app/logs.py).
+                    extra={
+                        "request_id": request_id.decode(),
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(duration_ms, 1),
+                    },
                 )
 
     def _limited(self, receive: Receive) -> Receive:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings
 
+from app.logs import LogFormat
+
 
 def cpu_budget() -> int:
     """CPUs this process may run on (affinity/cgroup-pinned), not the host's core count."""
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
         "balancers that need time to stop sending, where a preStop hook is not available",
     )
     log_level: str = "info"
+    log_format: LogFormat = Field(
+        "text", description="text, or json: one JSON object per log line for a log pipeline"
+    )
 
     inference_thread: Literal["auto", "on", "off"] = Field(
         "auto",
