@@ -1,6 +1,5 @@
 """`python -m app`: serve the model with the settings from the environment."""
 
-import logging
 import os
 import shutil
 import tempfile
@@ -8,6 +7,8 @@ from pathlib import Path
 
 import uvicorn
 
+from app.logs import log_config
+from app.server import serve
 from app.settings import get_settings
 
 
@@ -30,22 +31,21 @@ def _shared_metrics_dir() -> Path | None:
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     created = _shared_metrics_dir() if settings.workers > 1 else None
+    config = uvicorn.Config(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        log_config=log_config(settings.log_format, settings.log_level),
+        # app.middleware logs one line per request, with its request id, instead.
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )
     try:
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            # app.middleware logs one line per request, with its request id, instead.
-            access_log=False,
-            timeout_graceful_shutdown=settings.shutdown_timeout_s,
-        )
+        serve(config)
     finally:
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)

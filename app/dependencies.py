@@ -1,4 +1,9 @@
-"""What routes receive, as typed FastAPI dependencies."""
+"""What routes receive, as typed FastAPI dependencies.
+
+All `async def` although none awaits: FastAPI runs a plain `def` dependency in its threadpool,
+a thread hop per dependency and request that cost more than the model's forward pass on one core
+(py-spy, bench/run.py --profile: 63% of a one-CPU worker's samples at 64 connections).
+"""
 
 from collections.abc import Callable
 from typing import Annotated
@@ -10,19 +15,19 @@ from app.errors import ServiceError
 from app.service import LoadedModel, Service
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-def get_loaded_model(service: Annotated[Service, Depends(get_service)]) -> LoadedModel:
+async def get_loaded_model(service: Annotated[Service, Depends(get_service)]) -> LoadedModel:
     """The model, or 503 with the reason it is not loaded (starting, or refused)."""
     if service.model is None:
         raise ServiceError(503, "not_ready", service.readiness.reason)
     return service.model
 
 
-def get_client_gone(request: Request) -> Callable[[], bool]:
+async def get_client_gone(request: Request) -> Callable[[], bool]:
     return client_gone(request.scope)
 
 

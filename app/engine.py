@@ -1,7 +1,9 @@
 """Model engines: one padded batch of word ids in, class probabilities out.
 
 The batch runner (app/runner.py) calls an engine and knows nothing else about it, so another
-engine plugs in without touching the queue or the runner.
+engine plugs in without touching the queue or the runner. Two exist: torch eager (the reference:
+training, GPU, the layer trace) and ONNX Runtime on CPU (app/onnx_engine.py, the same weights
+without torch's per-time-step overhead); `make_engine` picks one from the settings.
 """
 
 import logging
@@ -12,6 +14,7 @@ import torch
 
 from app.artifacts import Artifacts
 from app.model import collate
+from app.onnx_engine import OnnxEngine
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,17 @@ class TorchEngine:
     def predict(self, sequences: list[list[int]]) -> np.ndarray:
         ids, lengths = collate(sequences, self._device)
         return torch.softmax(self.model(ids, lengths), dim=-1).float().cpu().numpy()
+
+
+def make_engine(choice: str, artifacts: Artifacts, device_preference: str, threads: int) -> Engine:
+    """ENGINE=auto: ONNX Runtime on CPU, torch on CUDA; torch or onnx: that one."""
+    device = select_device(device_preference)
+    if choice == "torch" or (choice == "auto" and device.type != "cpu"):
+        return TorchEngine(artifacts, device, threads)
+    if device.type != "cpu":
+        raise RuntimeError(f"ENGINE=onnx runs on CPU only, not on {device} (use ENGINE=auto)")
+    torch.set_num_threads(threads)  # torch still runs /explain: the same bound as the engine
+    return OnnxEngine(artifacts.model, threads)
 
 
 def warm_up(engine: Engine, max_batch_size: int, max_length: int) -> None:

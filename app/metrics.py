@@ -58,6 +58,16 @@ ABANDONED_TEXTS = Counter(
     "Texts dropped before the model because their client had gone away",
 )
 TRUNCATED = Counter("rnn_classifier_truncated_texts_total", "Texts cut to the model's max length")
+EXPLAIN_LATENCY = Histogram(
+    "rnn_classifier_explain_duration_seconds",
+    "Time to compute one /explain request's explanations (layers and attributions)",
+    buckets=LATENCY_BUCKETS,
+)
+EXPLAIN_IN_FLIGHT = Gauge(
+    "rnn_classifier_explains_in_flight",
+    "/explain requests being computed (at most MAX_CONCURRENT_EXPLAIN per worker)",
+    multiprocess_mode="livesum",
+)
 ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
 
 

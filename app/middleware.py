@@ -10,6 +10,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,9 +26,10 @@ _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, draining: Callable[[], bool]) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.draining = draining
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +56,10 @@ class RequestMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                if self.draining():  # keep-alive clients reconnect, to a replica that stays
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -71,7 +76,10 @@ class RequestMiddleware:
             # shape, retryable elsewhere, rather than with its plain-text 500.
             if not status:
                 await error_response(
-                    503, "not_ready", "shutting down: the request did not finish in time"
+                    503,
+                    "not_ready",
+                    "shutting down: the request did not finish in time",
+                    path=scope["path"],
                 )(scope, receive, send_with_id)
             raise
         except Exception:
@@ -85,9 +93,9 @@ class RequestMiddleware:
             )
             if status:  # headers are out: the server closes the connection instead
                 return
-            await error_response(500, "internal", f"internal error (error id {error_id})")(
-                scope, receive, send_with_id
-            )
+            await error_response(
+                500, "internal", f"internal error (error id {error_id})", path=scope["path"]
+            )(scope, receive, send_with_id)
         finally:
             metrics.IN_FLIGHT.dec()
             route = scope.get("route")
@@ -95,13 +103,22 @@ class RequestMiddleware:
                 route.path if route is not None else "unmatched", f"{status // 100}xx"
             ).observe(time.perf_counter() - started)
             if log.isEnabledFor(logging.INFO):
+                duration_ms = (time.perf_counter() - started) * 1000
                 log.info(
                     "%s %s %d %.1fms request_id=%s",
                     scope["method"],
                     scope["path"],
                     status,
-                    (time.perf_counter() - started) * 1000,
+                    duration_ms,
                     request_id.decode(),
+                    # The same facts as fields, for LOG_FORMAT=json (app/logs.py).
+                    extra={
+                        "request_id": request_id.decode(),
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(duration_ms, 1),
+                    },
                 )
 
     def _limited(self, receive: Receive) -> Receive:
@@ -124,5 +141,5 @@ class RequestMiddleware:
         return f"request body over {self.max_body_bytes} bytes (MAX_BODY_BYTES)"
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "too_large", self._too_large_message())
+        response = error_response(413, "too_large", self._too_large_message(), path=scope["path"])
         await response(scope, receive, send)

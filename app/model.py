@@ -35,15 +35,21 @@ class ModelConfig:
         return asdict(self)
 
 
-def collate(
-    sequences: list[list[int]], device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad id lists to the longest one in the batch; return (ids [B, T], lengths [B])."""
-    # Vectorized: building the tensor row by row costs more than a small model's forward pass.
+def pad(sequences: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pad id lists to the longest one in the batch: (ids [B, T], lengths [B]), int64 arrays."""
+    # Vectorized: building the array row by row costs more than a small model's forward pass.
     lengths = np.fromiter(map(len, sequences), np.int64, count=len(sequences))
     flat = np.fromiter(chain.from_iterable(sequences), np.int64, count=int(lengths.sum()))
     ids = np.full((len(sequences), int(lengths.max())), PAD_ID, np.int64)
     ids[np.arange(ids.shape[1]) < lengths[:, None]] = flat
+    return ids, lengths
+
+
+def collate(
+    sequences: list[list[int]], device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pad` as tensors: ids [B, T] on `device`, lengths [B] on CPU (as packing wants them)."""
+    ids, lengths = pad(sequences)
     return torch.from_numpy(ids).to(device), torch.from_numpy(lengths)
 
 
@@ -103,13 +109,22 @@ class RNNClassifier(nn.Module):
         return logits
 
     def trace(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every stage of one forward pass, for looking at a prediction layer by layer."""
+        """Every stage of one forward pass, for looking at a prediction layer by layer.
+
+        `rnn_steps` is the recurrent layer's output at every time step (zeros at padding),
+        `rnn` the pooled features the dense layer reads.
+        """
         embedded = self.embedding(ids)
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        steps, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
         features = self.encode(embedded, lengths)
         logits = self.dense(features)
         return {
             "token_ids": ids,
             "embedding": embedded,
+            "rnn_steps": steps,
             "rnn": features,
             "dense": logits,
             "softmax": torch.softmax(logits, dim=-1),

@@ -80,28 +80,42 @@ async def probabilities_for(
         raise ServiceError(500, "internal", f"inference failed (error id {exc.error_id})") from exc
 
 
-def predictions(
-    model: LoadedModel, encoded: list[Encoded], probabilities: np.ndarray
-) -> list[dict[str, Any]]:
-    """One prediction per text (the shape of schemas.Prediction), counted in the metrics."""
-    labels = model.artifacts.labels
-    results = []
-    counts: Counter[str] = Counter()
-    for item, row in zip(encoded, probabilities.tolist(), strict=True):
+def prediction(
+    labels: list[str], item: Encoded, row: list[float], best: int | None = None
+) -> dict[str, Any]:
+    """One text's prediction, the shape of schemas.Prediction (shared with app/explain.py)."""
+    if best is None:
         best = max(range(len(row)), key=row.__getitem__)
-        counts[labels[best]] += 1
-        results.append(
-            {
-                "label": labels[best],
-                "score": row[best],
-                "probabilities": dict(zip(labels, row, strict=True)),
-                "truncated": item.truncated,
-                "tokens": item.num_tokens,
-            }
-        )
-    for label, count in counts.items():
-        metrics.predictions(label).inc(count)
+    return {
+        "label": labels[best],
+        "score": row[best],
+        "probabilities": dict(zip(labels, row, strict=True)),
+        "truncated": item.truncated,
+        "tokens": item.num_tokens,
+    }
+
+
+def best_indices(
+    model: LoadedModel, encoded: list[Encoded], probabilities: np.ndarray
+) -> list[int]:
+    """Index of each text's most probable label, counted in the metrics (per label, truncated)."""
+    best: list[int] = probabilities.argmax(axis=1).tolist()
+    labels = model.artifacts.labels
+    for index, count in Counter(best).items():
+        metrics.predictions(labels[index]).inc(count)
     truncated = sum(item.truncated for item in encoded)
     if truncated:
         metrics.TRUNCATED.inc(truncated)
-    return results
+    return best
+
+
+def predictions(
+    model: LoadedModel, encoded: list[Encoded], probabilities: np.ndarray
+) -> list[dict[str, Any]]:
+    """One prediction per text, counted in the metrics."""
+    labels = model.artifacts.labels
+    best = best_indices(model, encoded, probabilities)
+    return [
+        prediction(labels, item, row, top)
+        for item, top, row in zip(encoded, best, probabilities.tolist(), strict=True)
+    ]

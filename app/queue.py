@@ -142,7 +142,7 @@ class TextQueue:
         return batch, dropped
 
     def record_batch(self, texts: int, seconds: float) -> None:
-        """Feed the measured cost of a forward pass into the wait estimate."""
+        """Feed the measured time a busy runner took per batch into the wait estimate."""
         cost = seconds / texts
         if not self._seconds_per_text:
             self._seconds_per_text = cost

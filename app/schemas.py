@@ -38,11 +38,65 @@ class ModelRef(BaseModel):
 
 
 class ClassifyResponse(BaseModel):
+    # The bundled model's answer to ClassifyRequest's example (tests/test_docs_ui.py checks it).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261126025042"},
+                    "results": [
+                        {
+                            "label": "positive",
+                            "score": 0.9901,
+                            "probabilities": {"negative": 0.0099, "positive": 0.9901},
+                            "truncated": False,
+                            "tokens": 7,
+                        },
+                        {
+                            "label": "negative",
+                            "score": 0.6117,
+                            "probabilities": {"negative": 0.6117, "positive": 0.3883},
+                            "truncated": False,
+                            "tokens": 8,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
     model: ModelRef
     results: list[Prediction] = Field(description="One per input text, in input order")
 
 
 class ModelInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "rotten_tomatoes-gru",
+                    "version": "20261126025042",
+                    "labels": ["negative", "positive"],
+                    "max_length": 40,
+                    "vocab_size": 10037,
+                    "parameters": 1483906,
+                    "architecture": {
+                        "vocab_size": 10037,
+                        "num_classes": 2,
+                        "embedding_dim": 128,
+                        "hidden_dim": 128,
+                        "rnn_type": "gru",
+                        "bidirectional": True,
+                        "dropout": 0.5,
+                        "pooling": "max_mean",
+                    },
+                    "metrics": {"test_accuracy": 0.7709, "test_macro_f1": 0.7624},
+                    "checksum": "69962c96c14b816fa0d854bd867d74e9967a0edf74c3cc4303d9a9b857db8191",
+                    "device": "cpu",
+                    "engine": "torch",
+                }
+            ]
+        }
+    )
     name: str
     version: str
     labels: list[str]
@@ -59,4 +113,107 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready"}]})
     status: str
+
+
+class ExplainRequest(ClassifyRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["The film is tedious."]}]})
+    texts: list[str] = Field(
+        min_length=1, description="Texts to explain, 1 to MAX_EXPLAIN_TEXTS; none empty"
+    )
+
+
+class InputLayer(BaseModel):
+    tokens: list[str] = Field(description="Word tokens the model reads (after truncation)")
+    ids: list[int] = Field(description="Their vocabulary ids")
+    unknown: list[bool] = Field(description="True where the word is not in the vocabulary (<unk>)")
+    truncated: bool
+
+
+class EmbeddingLayer(BaseModel):
+    shape: list[int] = Field(description="[tokens, embedding size]")
+    norms: list[float] = Field(description="L2 norm of each token's embedding vector")
+
+
+class RnnLayer(BaseModel):
+    shape: list[int] = Field(description="[time steps, hidden size x directions]")
+    step_norms: list[float] = Field(description="L2 norm of the hidden state at each time step")
+    pooling: str = Field(description="How the time steps become one feature vector")
+    pooled_features: int = Field(description="Size of the pooled feature vector")
+
+
+class DenseLayer(BaseModel):
+    logits: dict[str, float] = Field(description="Class scores before softmax")
+
+
+class SoftmaxLayer(BaseModel):
+    probabilities: dict[str, float]
+    label: str
+
+
+class Layers(BaseModel):
+    input: InputLayer
+    embedding: EmbeddingLayer
+    rnn: RnnLayer
+    dense: DenseLayer
+    softmax: SoftmaxLayer
+
+
+class Explanation(Prediction):
+    layers: Layers
+    attributions: dict[str, list[float]] = Field(
+        description="Per label, one value per input token: how much that label's probability "
+        "drops when the token is replaced by <unk> (negative: the label gains without it)"
+    )
+
+
+class ExplainResponse(BaseModel):
+    # The bundled model's answer to ExplainRequest's example (tests/test_explain_api.py checks it).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261126025042"},
+                    "results": [
+                        {
+                            "label": "negative",
+                            "score": 0.8932,
+                            "probabilities": {"negative": 0.8932, "positive": 0.1068},
+                            "truncated": False,
+                            "tokens": 5,
+                            "layers": {
+                                "input": {
+                                    "tokens": ["the", "film", "is", "tedious", "."],
+                                    "ids": [3, 17, 10, 672, 2],
+                                    "unknown": [False, False, False, False, False],
+                                    "truncated": False,
+                                },
+                                "embedding": {
+                                    "shape": [5, 128],
+                                    "norms": [0.3365, 0.4599, 0.3721, 0.8214, 0.4304],
+                                },
+                                "rnn": {
+                                    "shape": [5, 256],
+                                    "step_norms": [1.0014, 1.1183, 1.5454, 2.5298, 1.7109],
+                                    "pooling": "max_mean",
+                                    "pooled_features": 512,
+                                },
+                                "dense": {"logits": {"negative": 1.1041, "positive": -1.0196}},
+                                "softmax": {
+                                    "probabilities": {"negative": 0.8932, "positive": 0.1068},
+                                    "label": "negative",
+                                },
+                            },
+                            "attributions": {
+                                "negative": [0.0064, -0.0446, -0.0277, 0.5831, 0.0095],
+                                "positive": [-0.0064, 0.0446, 0.0277, -0.5831, -0.0095],
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    model: ModelRef
+    results: list[Explanation] = Field(description="One per input text, in input order")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from app import metrics
 from app.artifacts import ArtifactError, Artifacts, count_parameters, load_artifacts
-from app.engine import Engine, TorchEngine, select_device, warm_up
+from app.engine import Engine, make_engine, warm_up
 from app.queue import TextQueue
 from app.runner import Runner, make_runner
 from app.settings import Settings
@@ -41,7 +41,7 @@ class Readiness:
 
 def _load_model(settings: Settings) -> LoadedModel:
     artifacts = load_artifacts(settings.model_dir)
-    engine = TorchEngine(artifacts, select_device(settings.device), settings.threads_per_worker())
+    engine = make_engine(settings.engine, artifacts, settings.device, settings.threads_per_worker())
     warm_up(engine, settings.max_batch_size, artifacts.max_length)
     queue = TextQueue(
         settings.max_batch_size,

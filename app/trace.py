@@ -1,46 +1,59 @@
-"""Trace one prediction layer by layer, like the seed's "Prediction Trace".
+"""Trace predictions layer by layer, like the seed's "Prediction Trace", with token attributions.
 
-python -m app.trace "A gripping, beautifully acted film."   [--model-dir model_artifacts]
+python -m app.trace "A gripping, beautifully acted film." ["Another text." ...]  [--model-dir DIR]
+
+The same explanation POST /explain returns (app/explain.py), printed for a terminal.
 """
 
 import argparse
 from pathlib import Path
 
-import torch
-
 from app.artifacts import load_artifacts
-from app.model import collate
+from app.explain import explain
+from app.schemas import Explanation
 
 
-def describe(name: str, tensor: torch.Tensor) -> str:
-    values = ", ".join(
-        f"{v:.3f}" if isinstance(v, float) else str(v) for v in tensor.flatten()[:6].tolist()
-    )
-    return f"{name:<10} shape {tuple(tensor.shape)!s:<14} [{values}{', ...' if tensor.numel() > 6 else ''}]"
+def _numbers(values: list[float], limit: int = 6) -> str:
+    shown = ", ".join(f"{v:.3f}" for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
+
+
+def render(text: str, explanation: Explanation) -> str:
+    layers = explanation.layers
+    label = explanation.label
+    words = layers.input.tokens
+    attributions = explanation.attributions[label]
+    unknown = [w for w, u in zip(words, layers.input.unknown, strict=True) if u]
+    lines = [
+        f"input      {text!r}",
+        f"tokens     {words}{' (truncated)' if layers.input.truncated else ''}",
+        f"ids        {layers.input.ids}" + (f"  unknown: {unknown}" if unknown else ""),
+        f"embedding  shape {tuple(layers.embedding.shape)}  token norms "
+        + _numbers(layers.embedding.norms),
+        f"rnn        shape {tuple(layers.rnn.shape)}  step norms {_numbers(layers.rnn.step_norms)}"
+        f"  -> {layers.rnn.pooling} pooling, {layers.rnn.pooled_features} features",
+        "dense      logits " + ", ".join(f"{k} {v:.3f}" for k, v in layers.dense.logits.items()),
+        "softmax    " + ", ".join(f"{k} {v:.3f}" for k, v in explanation.probabilities.items()),
+        f"prediction {label} ({explanation.score:.3f})",
+        f"why        each token's attribution toward {label!r} (its probability drop without it):",
+    ]
+    ranked = sorted(zip(words, attributions, strict=True), key=lambda pair: -abs(pair[1]))
+    lines += [f"           {word:<16} {value:+.3f}" for word, value in ranked]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("text")
+    parser.add_argument("texts", nargs="+")
     parser.add_argument("--model-dir", type=Path, default=Path("model_artifacts"))
     args = parser.parse_args(argv)
     artifacts = load_artifacts(args.model_dir)
-    encoded = artifacts.tokenizer.encode(args.text, artifacts.max_length)
-    words = [artifacts.tokenizer.tokens[i] for i in encoded.ids]
-    print(f"input      {args.text!r}")
-    print(f"tokens     {words}{' (truncated)' if encoded.truncated else ''}")
-    with torch.inference_mode():
-        trace = artifacts.model.trace(*collate([encoded.ids]))
-    for name, tensor in trace.items():
-        print(describe(name, tensor[0]))
-    probabilities = dict(zip(artifacts.labels, trace["softmax"][0].tolist(), strict=True))
-    label = max(probabilities, key=probabilities.__getitem__)
-    print(
-        f"prediction {label} ({probabilities[label]:.3f}); all: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in probabilities.items())
-    )
+    encoded = [artifacts.tokenizer.encode(text, artifacts.max_length) for text in args.texts]
+    explained = explain(artifacts.model, artifacts.labels, args.texts, encoded)
+    for text, explanation in zip(args.texts, explained, strict=True):
+        print(render(text, explanation), end="\n\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 
 from app.artifacts import Artifacts, load_artifacts
 from app.model import collate
+from app.pipeline import prediction
 from app.schemas import ClassifyRequest, ClassifyResponse, Health, ModelRef, Prediction
 
 
@@ -39,19 +40,10 @@ async def classify(body: ClassifyRequest, request: Request) -> Any:
     ids, lengths = collate([item.ids for item in encoded])
     with torch.inference_mode():
         probabilities = torch.softmax(artifacts.model(ids, lengths), dim=-1).tolist()
-    labels = artifacts.labels
-    results = []
-    for item, row in zip(encoded, probabilities, strict=True):
-        best = max(range(len(row)), key=row.__getitem__)
-        results.append(
-            Prediction(
-                label=labels[best],
-                score=row[best],
-                probabilities=dict(zip(labels, row, strict=True)),
-                truncated=item.truncated,
-                tokens=item.num_tokens,
-            )
-        )
+    results = [
+        Prediction(**prediction(artifacts.labels, item, row))
+        for item, row in zip(encoded, probabilities, strict=True)
+    ]
     return ClassifyResponse(
         model=ModelRef(name=artifacts.name, version=artifacts.version), results=results
     )

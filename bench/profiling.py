@@ -57,10 +57,11 @@ def profile_ours(
 
 # Where a sample's time goes: the first rule (from the innermost frame outwards) that matches.
 _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
-    ("model forward pass (ModelRunner.predict, torch)",
-     ("ModelRunner.predict", "torch/", "app/model.py", "numpy/")),
-    ("batcher: submit / wake-ups / settling futures",
-     ("Batcher.", "_settle", "app/batcher.py", "call_soon_threadsafe")),
+    ("model forward pass (engine predict: ONNX Runtime or torch)",
+     ("Engine.predict", "app/engine.py", "app/onnx_engine.py", "onnxruntime/", "torch/",
+      "app/model.py", "numpy/")),
+    ("queue and runner: submit / wake-ups / settling futures",
+     ("app/queue.py", "app/runner.py", "_settle", "call_soon_threadsafe")),
     ("sync dependency run in the threadpool (AnyIO)",
      ("run_in_threadpool", "anyio/", "starlette/concurrency.py")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),

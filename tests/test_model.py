@@ -48,8 +48,12 @@ def test_trace_shows_every_layer() -> None:
     with torch.inference_mode():
         trace = model.trace(*collate(SEQUENCES[:2]))
     longest = max(len(s) for s in SEQUENCES[:2])
-    assert list(trace) == ["token_ids", "embedding", "rnn", "dense", "softmax"]
+    assert list(trace) == ["token_ids", "embedding", "rnn_steps", "rnn", "dense", "softmax"]
     assert trace["embedding"].shape == (2, longest, 8)
+    assert trace["rnn_steps"].shape == (2, longest, 12)
+    # The first text is the shorter one: its padding steps are zeros, its real steps are not.
+    assert not trace["rnn_steps"][0, len(SEQUENCES[0]) :].any()
+    assert trace["rnn_steps"][0, : len(SEQUENCES[0])].abs().sum(dim=-1).all()
     assert trace["rnn"].shape == (2, 12)  # bidirectional: 2 x hidden
     assert trace["dense"].shape == (2, 3)
     torch.testing.assert_close(trace["softmax"].sum(dim=-1), torch.ones(2))

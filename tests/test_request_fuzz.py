@@ -46,7 +46,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     app = create_app(
         Settings(
             model_dir=model_dir,
-            torch_threads=1,
+            threads=1,
             max_texts_per_request=MAX_TEXTS,
             max_text_chars=MAX_CHARS,
             max_body_bytes=64 * 1024,

@@ -4,9 +4,9 @@ drains. The real-process drain and timeout are in test_e2e.py."""
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import pytest
+import uvicorn
 
 from app.__main__ import main
 from app.service import Service
@@ -44,8 +44,8 @@ def test_shutting_down_fails_readiness_but_serves_what_still_arrives(tiny_model_
 
 
 def test_server_gets_the_shutdown_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: dict[str, Any] = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(kwargs))
+    seen: list[uvicorn.Config] = []
+    monkeypatch.setattr("app.__main__.serve", seen.append)
     monkeypatch.setattr("app.__main__.get_settings", lambda: Settings(shutdown_timeout_s=7))
     main()
-    assert seen["timeout_graceful_shutdown"] == 7
+    assert seen[0].timeout_graceful_shutdown == 7
