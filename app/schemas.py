@@ -43,19 +43,19 @@ class ClassifyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261126025042"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128144639"},
                     "results": [
                         {
                             "label": "positive",
-                            "score": 0.9901,
-                            "probabilities": {"negative": 0.0099, "positive": 0.9901},
+                            "score": 0.9957,
+                            "probabilities": {"negative": 0.0043, "positive": 0.9957},
                             "truncated": False,
                             "tokens": 7,
                         },
                         {
                             "label": "negative",
-                            "score": 0.6117,
-                            "probabilities": {"negative": 0.6117, "positive": 0.3883},
+                            "score": 0.7449,
+                            "probabilities": {"negative": 0.7449, "positive": 0.2551},
                             "truncated": False,
                             "tokens": 8,
                         },
@@ -74,25 +74,30 @@ class ModelInfo(BaseModel):
             "examples": [
                 {
                     "name": "rotten_tomatoes-gru",
-                    "version": "20261126025042",
+                    "version": "20261128144639",
                     "labels": ["negative", "positive"],
                     "max_length": 40,
                     "vocab_size": 10037,
-                    "parameters": 1483906,
+                    "parameters": 546908,
                     "architecture": {
                         "vocab_size": 10037,
                         "num_classes": 2,
-                        "embedding_dim": 128,
-                        "hidden_dim": 128,
+                        "embedding_dim": 50,
+                        "hidden_dim": 64,
                         "rnn_type": "gru",
                         "bidirectional": True,
                         "dropout": 0.5,
                         "pooling": "max_mean",
                     },
-                    "metrics": {"test_accuracy": 0.7709, "test_macro_f1": 0.7624},
-                    "checksum": "69962c96c14b816fa0d854bd867d74e9967a0edf74c3cc4303d9a9b857db8191",
+                    "metrics": {
+                        "test_accuracy": 0.7814,
+                        "test_macro_f1": 0.7767,
+                        "baseline_test_accuracy": 0.7797,
+                        "best_epoch": 15,
+                    },
+                    "checksum": "5f1c1cc34c42a222f6261a46d8f534ceddfa95111705d06d845f5185bf0d1fdd",
                     "device": "cpu",
-                    "engine": "torch",
+                    "engine": "onnx",
                 }
             ]
         }
@@ -174,12 +179,12 @@ class ExplainResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261126025042"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128144639"},
                     "results": [
                         {
                             "label": "negative",
-                            "score": 0.8932,
-                            "probabilities": {"negative": 0.8932, "positive": 0.1068},
+                            "score": 0.9595,
+                            "probabilities": {"negative": 0.9595, "positive": 0.0405},
                             "truncated": False,
                             "tokens": 5,
                             "layers": {
@@ -190,24 +195,24 @@ class ExplainResponse(BaseModel):
                                     "truncated": False,
                                 },
                                 "embedding": {
-                                    "shape": [5, 128],
-                                    "norms": [0.3365, 0.4599, 0.3721, 0.8214, 0.4304],
+                                    "shape": [5, 50],
+                                    "norms": [4.0782, 6.3507, 3.6612, 5.9528, 2.7365],
                                 },
                                 "rnn": {
-                                    "shape": [5, 256],
-                                    "step_norms": [1.0014, 1.1183, 1.5454, 2.5298, 1.7109],
+                                    "shape": [5, 128],
+                                    "step_norms": [3.8626, 4.2178, 4.0748, 5.6905, 4.6749],
                                     "pooling": "max_mean",
-                                    "pooled_features": 512,
+                                    "pooled_features": 256,
                                 },
-                                "dense": {"logits": {"negative": 1.1041, "positive": -1.0196}},
+                                "dense": {"logits": {"negative": 1.6384, "positive": -1.5277}},
                                 "softmax": {
-                                    "probabilities": {"negative": 0.8932, "positive": 0.1068},
+                                    "probabilities": {"negative": 0.9595, "positive": 0.0405},
                                     "label": "negative",
                                 },
                             },
                             "attributions": {
-                                "negative": [0.0064, -0.0446, -0.0277, 0.5831, 0.0095],
-                                "positive": [-0.0064, 0.0446, 0.0277, -0.5831, -0.0095],
+                                "negative": [0.0046, -0.0058, 0.0053, 0.5361, 0.0023],
+                                "positive": [-0.0046, 0.0058, -0.0053, -0.5361, -0.0023],
                             },
                         }
                     ],
