@@ -19,6 +19,9 @@ from tests.conftest import BUNDLED_MODEL, Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
+# One text per forward pass and no time bound on the queue: these tests fill the queue on purpose.
+QUEUES_ALL = {"MODEL_DIR": str(BUNDLED_MODEL), "MAX_BATCH_SIZE": "1", "MAX_QUEUE_MS": "0"}
+
 
 def test_bundled_model_classifies_obvious_reviews(bundled_server: Server) -> None:
     response = httpx.post(
@@ -85,7 +88,7 @@ def raw_request(body: bytes, framing: str) -> bytes:
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_requests_of_clients_that_went_away_are_dropped_before_the_model(framing: str) -> None:
-    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL), "MAX_BATCH_SIZE": "1"})
+    server = start_server(QUEUES_ALL)
     try:
         url = server.base_url + "/classify"
         busy = threading.Thread(
@@ -108,7 +111,7 @@ def test_requests_of_clients_that_went_away_are_dropped_before_the_model(framing
 
 
 def test_sigterm_drains_in_flight_requests() -> None:
-    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL), "MAX_BATCH_SIZE": "1"})
+    server = start_server(QUEUES_ALL)
     url = server.base_url + "/classify"
     results: list[int] = []
 
@@ -141,8 +144,7 @@ def test_sigterm_exits_after_shutdown_timeout_with_a_json_503() -> None:
     """Work that cannot finish within SHUTDOWN_TIMEOUT_S is cut off, and its callers are told."""
     server = start_server(
         {
-            "MODEL_DIR": str(BUNDLED_MODEL),
-            "MAX_BATCH_SIZE": "1",
+            **QUEUES_ALL,
             "SHUTDOWN_TIMEOUT_S": "1",
             "MAX_TEXTS_PER_REQUEST": "4096",
             "MAX_QUEUE_TEXTS": "100000",
@@ -231,7 +233,7 @@ def test_two_workers_report_metrics_summed_across_processes(tmp_path: Path) -> N
 
 def test_liveness_stays_responsive_while_large_requests_are_tokenized() -> None:
     """Four requests at the size limits (200 texts of 20k characters) must not stall the loop."""
-    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL)})
+    server = start_server({"MODEL_DIR": str(BUNDLED_MODEL), "MAX_QUEUE_MS": "0"})
     rng = random.Random(3)
     words = "a fine film , but the plot is slow and the acting dull !".split()
     big = [" ".join(rng.choices(words, k=6000))[:20_000] for _ in range(200)]

@@ -69,7 +69,7 @@ def test_sigterm_with_40_connections_in_flight_resets_none(tmp_path: Path) -> No
     model_dir = make_artifacts(tmp_path / "model")
     failures: dict[int, list[str]] = {}
     for attempt in range(ATTEMPTS):  # not one lucky run
-        server = start_server({"MODEL_DIR": str(model_dir)})
+        server = start_server({"MODEL_DIR": str(model_dir), "MAX_QUEUE_MS": "0"})
         try:
             outcomes = sigterm_with_requests_in_flight(server, connections=40)
             server.process.wait(30)
