@@ -5,8 +5,8 @@ from fastapi import APIRouter, Response
 
 from app import metrics
 from app.artifacts import count_parameters
-from app.dependencies import ClientGoneDep, ModelDep, ServiceDep
-from app.errors import ERROR_RESPONSES, ServiceError
+from app.dependencies import READY, ClientGoneDep, ModelDep
+from app.errors import ERROR_RESPONSES
 from app.pipeline import encode_texts_off_loop, predictions, probabilities_for
 from app.queue import ClientGone
 from app.schemas import ClassifyRequest, ClassifyResponse, Health, ModelInfo
@@ -62,10 +62,14 @@ async def live() -> Health:
     return Health(status="alive")
 
 
-@router.get("/health/ready", response_model=Health, responses=ERROR_RESPONSES, tags=["health"])
-async def ready(service: ServiceDep) -> Health:
-    if not service.readiness.ready:
-        raise ServiceError(503, "not_ready", service.readiness.reason)
+@router.get(
+    "/health/ready",
+    response_model=Health,
+    responses=ERROR_RESPONSES,
+    tags=["health"],
+    dependencies=READY,
+)
+async def ready() -> Health:
     return Health(status="ready")
 
 

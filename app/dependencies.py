@@ -27,6 +27,13 @@ async def get_loaded_model(service: Annotated[Service, Depends(get_service)]) ->
     return service.model
 
 
+async def require_ready(service: Annotated[Service, Depends(get_service)]) -> None:
+    """503 with the reason unless the service takes traffic: starting, failed and draining are
+    all not ready (the readiness probes: /health/ready and the v2 ones)."""
+    if not service.readiness.ready:
+        raise ServiceError(503, "not_ready", service.readiness.reason)
+
+
 async def get_client_gone(request: Request) -> Callable[[], bool]:
     return client_gone(request.scope)
 
@@ -34,3 +41,4 @@ async def get_client_gone(request: Request) -> Callable[[], bool]:
 ServiceDep = Annotated[Service, Depends(get_service)]
 ModelDep = Annotated[LoadedModel, Depends(get_loaded_model)]
 ClientGoneDep = Annotated[Callable[[], bool], Depends(get_client_gone)]
+READY = [Depends(require_ready)]

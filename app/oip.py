@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.dependencies import ClientGoneDep, ModelDep, ServiceDep
+from app.dependencies import READY, ClientGoneDep, ModelDep
 from app.errors import ServiceError
 from app.oip_codec import HEADER_LENGTH, TensorError
 from app.oip_infer import decode_request, infer_response
@@ -29,7 +29,7 @@ from app.oip_schemas import (
 )
 from app.pipeline import best_indices, encode_texts_off_loop, probabilities_for
 from app.queue import ClientGone
-from app.service import LoadedModel, Service
+from app.service import LoadedModel
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
 
@@ -62,12 +62,6 @@ def check_version(version: str, model: NamedModelDep) -> None:
 VERSIONED = [Depends(check_version)]
 
 
-def require_ready(service: Service) -> None:
-    """As /health/ready: starting, failed and draining are all not ready."""
-    if not service.readiness.ready:
-        raise ServiceError(503, "not_ready", service.readiness.reason)
-
-
 @router.get("", response_model=ServerMetadata, responses=OIP_ERROR_RESPONSES)
 async def server_metadata(request: Request) -> ServerMetadata:
     return ServerMetadata(
@@ -80,9 +74,10 @@ async def server_live() -> Live:
     return Live(live=True)
 
 
-@router.get("/health/ready", response_model=Ready, responses=OIP_ERROR_RESPONSES)
-async def server_ready(service: ServiceDep) -> Ready:
-    require_ready(service)
+@router.get(
+    "/health/ready", response_model=Ready, responses=OIP_ERROR_RESPONSES, dependencies=READY
+)
+async def server_ready() -> Ready:
     return Ready(ready=True)
 
 
@@ -118,15 +113,19 @@ async def model_metadata(model: NamedModelDep) -> ModelMetadata:
     )
 
 
-@router.get("/models/{name}/ready", response_model=ModelReady, responses=OIP_ERROR_RESPONSES)
+@router.get(
+    "/models/{name}/ready",
+    response_model=ModelReady,
+    responses=OIP_ERROR_RESPONSES,
+    dependencies=READY,
+)
 @router.get(
     "/models/{name}/versions/{version}/ready",
     response_model=ModelReady,
     responses=OIP_ERROR_RESPONSES,
-    dependencies=VERSIONED,
+    dependencies=[*VERSIONED, *READY],
 )
-async def model_ready(model: NamedModelDep, service: ServiceDep) -> ModelReady:
-    require_ready(service)
+async def model_ready(model: NamedModelDep) -> ModelReady:
     return ModelReady(name=model.artifacts.name, ready=True)
 
 
