@@ -3,6 +3,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,8 +110,24 @@ def free_port() -> int:
 
 
 class Server:
+    """A server subprocess whose output is read as it comes: a full pipe would block its logging,
+    and with it the event loop, after a few hundred access-log lines."""
+
     def __init__(self, process: subprocess.Popen[str], base_url: str) -> None:
         self.process, self.base_url = process, base_url
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    def output(self) -> str:
+        """Everything it printed; call once it has exited."""
+        self._reader.join(10)
+        return "".join(self._lines)
 
 
 def start_server(env: dict[str, str], wait_for: str = "/health/ready") -> Server:
@@ -126,15 +143,14 @@ def start_server(env: dict[str, str], wait_for: str = "/health/ready") -> Server
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
+    server = Server(process, base_url)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
-            )
+            raise RuntimeError(f"server exited early:\n{server.output()}")
         try:
             if httpx.get(base_url + wait_for, timeout=1).status_code == 200:
-                return Server(process, base_url)
+                return server
         except httpx.TransportError:
             pass
         time.sleep(0.1)
@@ -149,7 +165,7 @@ def stop_server(server: Server) -> str:
             server.process.wait(30)
         except subprocess.TimeoutExpired:
             server.process.kill()
-    return server.process.stdout.read() if server.process.stdout else ""
+    return server.output()
 
 
 # Flags that work for Debian's chromium here: no sandbox (root in a container), nothing that phones

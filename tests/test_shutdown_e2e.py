@@ -83,10 +83,10 @@ def test_sigterm_with_40_connections_in_flight_resets_none(tmp_path: Path) -> No
 
 def test_lame_duck_period_serves_with_connection_close_while_not_ready(tmp_path: Path) -> None:
     model_dir = make_artifacts(tmp_path / "model")
-    server = start_server({"MODEL_DIR": str(model_dir), "SHUTDOWN_DELAY_S": "3"})
+    server = start_server({"MODEL_DIR": str(model_dir), "SHUTDOWN_DELAY_S": "6"})
     try:
         server.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 3
         while httpx.get(server.base_url + "/health/ready").status_code == 200:
             assert time.monotonic() < deadline, "readiness did not fail on SIGTERM"
         ready = httpx.get(server.base_url + "/health/ready")
