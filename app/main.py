@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from app import metrics
 from app.api import router
 from app.auth import ApiKeyMiddleware
+from app.classify_fast_path import PATH, ClassifyFastPath
 from app.docs_ui import install_docs_ui
 from app.errors import install_error_handlers
 from app.explain_api import install_explain
@@ -53,6 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     install_error_handlers(app)
+    app.include_router(router)
+    # Innermost of ours: the API key and the request middleware see fast-path requests too.
+    app.add_middleware(
+        ClassifyFastPath,
+        service=service,
+        route=next(r for r in router.routes if isinstance(r, APIRoute) and r.path == PATH),
+    )
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     # Added last, so outermost: every response, a 401 included, carries the request id.
@@ -61,7 +70,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         draining=lambda: service.readiness.state == "draining",
     )
-    app.include_router(router)
     install_explain(app, settings.max_concurrent_explain)
     install_docs_ui(app)
     install_playground(app)

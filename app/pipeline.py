@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import orjson
+from starlette.responses import Response
 
 from app import metrics
 from app.errors import ServiceError
-from app.queue import Overloaded
+from app.queue import ClientGone, Overloaded
 from app.runner import BatchFailed
 from app.service import LoadedModel
 from app.tokenizer import Encoded
@@ -119,3 +121,23 @@ def predictions(
         prediction(labels, item, row, top)
         for item, top, row in zip(encoded, best, probabilities.tolist(), strict=True)
     ]
+
+
+async def classify_response(
+    model: LoadedModel, texts: list[str], client_gone: Callable[[], bool]
+) -> Response:
+    """The answer of /classify: a label per text, all of them batched with concurrent requests."""
+    encoded = await encode_texts_off_loop(model, texts, model.settings.max_texts_per_request)
+    try:
+        probabilities = await probabilities_for(model, encoded, client_gone)
+    except ClientGone:
+        return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
+    artifacts = model.artifacts
+    # orjson, not the response model: serializing through pydantic costs more than the model.
+    content = orjson.dumps(
+        {
+            "model": {"name": artifacts.name, "version": artifacts.version},
+            "results": predictions(model, encoded, probabilities),
+        }
+    )
+    return Response(content, media_type="application/json")

@@ -1,5 +1,6 @@
 """The HTTP API in-process (TestClient runs the lifespan, so the model really loads)."""
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +94,17 @@ def test_body_that_is_not_json_gets_400(
     response = client.post("/classify", content=content, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "validation"
+
+
+def test_sized_and_streamed_bodies_get_the_same_answers(client: TestClient) -> None:
+    """A body with Content-Length is answered by the fast path, a chunked one by the route."""
+    headers = {"content-type": "application/json"}
+    for body in ({"texts": TEXTS}, {"texts": ["fine", ""]}, {"texts": ["ok"] * 9}, {"texts": 3}):
+        raw = json.dumps(body).encode()
+        sized = client.post("/classify", content=raw, headers=headers)
+        streamed = client.post("/classify", content=iter([raw]), headers=headers)
+        assert "content-length" not in streamed.request.headers
+        assert (sized.status_code, sized.json()) == (streamed.status_code, streamed.json())
 
 
 def test_model_info(client: TestClient, tiny_model_dir: Path) -> None:
