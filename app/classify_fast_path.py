@@ -57,14 +57,19 @@ class ClassifyFastPath:
 
 
 def _has_json_body(scope: Scope) -> bool:
-    """JSON with a Content-Length (which app.middleware has held to MAX_BODY_BYTES); a streamed
-    body is left to the route, whose body reading answers the limit's 413."""
-    json = sized = False
+    """A JSON media type, as FastAPI reads one (application/json or application/*+json), with a
+    Content-Length (which app.middleware has held to MAX_BODY_BYTES): a streamed body is left to
+    the route, whose body reading answers the limit's 413."""
+    media_type = b""
+    sized = False
     for name, value in scope["headers"]:
         if name == b"content-type":
-            json = b"json" in value
+            media_type = value.split(b";", 1)[0].strip().lower()
         elif name == b"content-length":
             sized = True
+    json = media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
     return json and sized
 
 

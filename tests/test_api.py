@@ -1,5 +1,6 @@
 """The HTTP API in-process (TestClient runs the lifespan, so the model really loads)."""
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -98,9 +99,10 @@ def test_body_that_is_not_json_gets_400(
 
 def test_sized_and_streamed_bodies_get_the_same_answers(client: TestClient) -> None:
     """A body with Content-Length is answered by the fast path, a chunked one by the route."""
-    headers = {"content-type": "application/json"}
-    for body in ({"texts": TEXTS}, {"texts": ["fine", ""]}, {"texts": ["ok"] * 9}, {"texts": 3}):
-        raw = json.dumps(body).encode()
+    bodies = ({"texts": TEXTS}, {"texts": ["fine", ""]}, {"texts": ["ok"] * 9}, {"texts": 3})
+    media_types = ("application/json", "application/vnd.x+json; charset=utf-8", "text/json")
+    for body, media_type in itertools.product(bodies, media_types):
+        raw, headers = json.dumps(body).encode(), {"content-type": media_type}
         sized = client.post("/classify", content=raw, headers=headers)
         streamed = client.post("/classify", content=iter([raw]), headers=headers)
         assert "content-length" not in streamed.request.headers
