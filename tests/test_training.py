@@ -32,7 +32,13 @@ def test_seed_preset_is_the_seeds_pipeline() -> None:
         dropout=0.0,
         pooling="last",
     )
-    assert (seed.max_length, seed.epochs, seed.patience, seed.min_freq) == (10, 5, 0, 1)
+    assert (seed.max_length, seed.epochs, seed.patience, seed.lr, seed.min_freq) == (
+        10,
+        5,
+        0,
+        1e-3,
+        1,
+    )
     assert (seed.word_dropout, seed.ema_decay, seed.vectors) == (0.0, 0.0, False)
     assert PRESETS["seed-glove"] == TrainConfig(**{**vars(seed), "vectors": True})
 

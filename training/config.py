@@ -43,12 +43,12 @@ class TrainConfig:
     )
     # 95% of the bundled snippets fit in 34 words.
     max_length: int = field(default=40, metadata={"help": "words read per text (more are cut)"})
-    epochs: int = field(default=15, metadata={"help": "most epochs to train"})
+    epochs: int = field(default=50, metadata={"help": "most epochs to train"})
     patience: int = field(
-        default=3,
+        default=5,
         metadata={"help": "stop after this many epochs without a better validation loss (0 = off)"},
     )
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     batch_size: int = field(default=32, metadata={"help": "texts per training step"})
     min_freq: int = field(
         default=2, metadata={"help": "training-set count a word needs to enter the vocabulary"}
@@ -100,6 +100,7 @@ PRESETS: dict[str, TrainConfig] = {
         max_length=10,
         epochs=5,
         patience=0,
+        lr=1e-3,
         min_freq=1,
         word_dropout=0.0,
         ema_decay=0.0,

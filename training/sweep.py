@@ -48,6 +48,9 @@ GLOVE_GRU64 = TrainConfig(
         dropout=0.5,
         pooling="max_mean",
     ),
+    epochs=15,
+    patience=3,
+    lr=1e-3,
     vectors=True,
     offset_decay=1e-4,
 )
