@@ -43,19 +43,19 @@ class ClassifyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128144639"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128171717"},
                     "results": [
                         {
                             "label": "positive",
-                            "score": 0.9957,
-                            "probabilities": {"negative": 0.0043, "positive": 0.9957},
+                            "score": 0.995,
+                            "probabilities": {"negative": 0.005, "positive": 0.995},
                             "truncated": False,
                             "tokens": 7,
                         },
                         {
                             "label": "negative",
-                            "score": 0.7449,
-                            "probabilities": {"negative": 0.7449, "positive": 0.2551},
+                            "score": 0.6778,
+                            "probabilities": {"negative": 0.6778, "positive": 0.3222},
                             "truncated": False,
                             "tokens": 8,
                         },
@@ -74,7 +74,7 @@ class ModelInfo(BaseModel):
             "examples": [
                 {
                     "name": "rotten_tomatoes-gru",
-                    "version": "20261128144639",
+                    "version": "20261128171717",
                     "labels": ["negative", "positive"],
                     "max_length": 40,
                     "vocab_size": 10037,
@@ -90,12 +90,12 @@ class ModelInfo(BaseModel):
                         "pooling": "max_mean",
                     },
                     "metrics": {
-                        "test_accuracy": 0.7814,
-                        "test_macro_f1": 0.7767,
+                        "test_accuracy": 0.795,
+                        "test_macro_f1": 0.7903,
                         "baseline_test_accuracy": 0.7797,
-                        "best_epoch": 15,
+                        "best_epoch": 34,
                     },
-                    "checksum": "5f1c1cc34c42a222f6261a46d8f534ceddfa95111705d06d845f5185bf0d1fdd",
+                    "checksum": "6a88ba0434d5a5cc7ae5e99b8886827c4c96ab97f87971b6832906617311340c",
                     "device": "cpu",
                     "engine": "onnx",
                 }
@@ -179,12 +179,12 @@ class ExplainResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128144639"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128171717"},
                     "results": [
                         {
                             "label": "negative",
-                            "score": 0.9595,
-                            "probabilities": {"negative": 0.9595, "positive": 0.0405},
+                            "score": 0.9785,
+                            "probabilities": {"negative": 0.9785, "positive": 0.0215},
                             "truncated": False,
                             "tokens": 5,
                             "layers": {
@@ -196,23 +196,23 @@ class ExplainResponse(BaseModel):
                                 },
                                 "embedding": {
                                     "shape": [5, 50],
-                                    "norms": [4.0782, 6.3507, 3.6612, 5.9528, 2.7365],
+                                    "norms": [6.9666, 10.4541, 5.4871, 6.9903, 5.2807],
                                 },
                                 "rnn": {
                                     "shape": [5, 128],
-                                    "step_norms": [3.8626, 4.2178, 4.0748, 5.6905, 4.6749],
+                                    "step_norms": [5.4775, 5.7469, 5.8603, 7.0377, 5.8193],
                                     "pooling": "max_mean",
                                     "pooled_features": 256,
                                 },
-                                "dense": {"logits": {"negative": 1.6384, "positive": -1.5277}},
+                                "dense": {"logits": {"negative": 1.8674, "positive": -1.9499}},
                                 "softmax": {
-                                    "probabilities": {"negative": 0.9595, "positive": 0.0405},
+                                    "probabilities": {"negative": 0.9785, "positive": 0.0215},
                                     "label": "negative",
                                 },
                             },
                             "attributions": {
-                                "negative": [0.0046, -0.0058, 0.0053, 0.5361, 0.0023],
-                                "positive": [-0.0046, 0.0058, -0.0053, -0.5361, -0.0023],
+                                "negative": [0.0014, 0.0013, 0.0006, 0.5177, -0.0025],
+                                "positive": [-0.0014, -0.0013, -0.0006, -0.5177, 0.0025],
                             },
                         }
                     ],

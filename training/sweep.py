@@ -62,18 +62,18 @@ CANDIDATES: dict[str, TrainConfig] = {
 # Issue 7's accuracy target (mean test accuracy over 3 seeds >= the TF-IDF baseline + 1.5
 # points): variants of the default tried after it was chosen, each screened on one seed, the
 # one with the lowest validation loss then on 3. Their own table in sweep-results.md.
-DEFAULT = replace(GLOVE_GRU64, offset_decay=1e-3)
+FIRST_DEFAULT = replace(GLOVE_GRU64, offset_decay=1e-3)
 TRIED: dict[str, TrainConfig] = {
     # The default used all 15 epochs on every seed: twice the cap, more patience.
-    "gru64-offsets-1e-3-30ep": replace(DEFAULT, epochs=30, patience=5),
+    "gru64-offsets-1e-3-30ep": replace(FIRST_DEFAULT, epochs=30, patience=5),
     # The same with a 3x learning rate.
-    "gru64-offsets-1e-3-lr3e-3": replace(DEFAULT, epochs=30, patience=5, lr=3e-3),
+    "gru64-offsets-1e-3-lr3e-3": replace(FIRST_DEFAULT, epochs=30, patience=5, lr=3e-3),
     # Seed 13 of the 3x learning rate used all 30 epochs: a cap of 50.
-    "gru64-offsets-1e-3-lr3e-3-50ep": replace(DEFAULT, epochs=50, patience=5, lr=3e-3),
+    "gru64-offsets-1e-3-lr3e-3-50ep": replace(FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3),
     # A wider recurrent layer at the 3x learning rate.
     "gru128-offsets-1e-3-lr3e-3": replace(
-        DEFAULT,
-        model=replace(DEFAULT.model, hidden_dim=128),
+        FIRST_DEFAULT,
+        model=replace(FIRST_DEFAULT.model, hidden_dim=128),
         epochs=30,
         patience=5,
         lr=3e-3,
@@ -83,14 +83,15 @@ TRIED_HEADER = """
 ## Tried for issue 7's accuracy target
 
 Target: mean test accuracy over seeds 13, 14, 15 >= 0.7947 (the TF-IDF + logistic regression
-baseline on this split, 0.7797, + 1.5 points). Variants of the default (`gru64-offsets-1e-3`
+baseline on this split, 0.7797, + 1.5 points). Variants of the first default (`gru64-offsets-1e-3`
 above: 15 epochs, patience 3, learning rate 1e-3), each screened on seed 13, the lowest
 validation losses then on 3 seeds. Wall time: one run, 2 shared cores at the lowest priority.
 
 """
 TRIED_NOTE = """
-None reaches the target, so the default is unchanged. Against the default's 3 seeds (validation
-loss 0.4525 ± 0.0012, OOD 0.7508 ± 0.0027, test 0.7768 ± 0.0054):
+None reaches the target. The cap of 50 at learning rate 3e-3 has the lowest validation loss of the
+acceptable variants and is the default preset now (CHOSEN). Against the first default's 3 seeds
+(validation loss 0.4525 ± 0.0012, OOD 0.7508 ± 0.0027, test 0.7768 ± 0.0054):
 - 30 epochs alone (seed 13): validation loss 0.4537 -> 0.4454 (best epoch 22), test 0.7814 ->
   0.7870, OOD 0.7538 -> 0.7520. Not taken further: the 3x learning rate was lower still on the
   same seed.
@@ -112,10 +113,11 @@ STOPPED = """Stopped before the end, not in the table: offset penalty 1e-2 (seed
 after epoch 4 at train accuracy 0.71-0.72, validation loss 0.507-0.511, accuracy 0.744-0.750: the
 penalty held the offsets at zero)."""
 
-# The default preset (training/config.py): the candidate with the lowest mean validation loss, and
-# the extension size whose validation loss is lowest (out-of-domain accuracy did not differ
-# beyond the spread over seeds, so the smallest artifact wins).
-CHOSEN = ("gru64-offsets-1e-3", 0)
+# The default preset (training/config.py): of CANDIDATES and TRIED, the one with the lowest mean
+# validation loss whose out-of-domain accuracy stays within the spread over seeds (GRU 128 lost
+# 1.5 points there), and the extension size whose validation loss is lowest (every extension
+# lost out-of-domain accuracy, and the smallest artifact wins anyway).
+CHOSEN = ("gru64-offsets-1e-3-lr3e-3-50ep", 0)
 # Reference points, one seed each: the first candidate without the clitic fallback, and the
 # seed's shape without and with the vectors. (The previous default, without vectors, is in the
 # README from its own run: test 0.7709, best validation loss 0.4686, seed 13.)
