@@ -43,19 +43,19 @@ class ClassifyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128171717"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128185045"},
                     "results": [
                         {
                             "label": "positive",
-                            "score": 0.995,
-                            "probabilities": {"negative": 0.005, "positive": 0.995},
+                            "score": 0.99,
+                            "probabilities": {"negative": 0.01, "positive": 0.99},
                             "truncated": False,
                             "tokens": 7,
                         },
                         {
                             "label": "negative",
-                            "score": 0.6778,
-                            "probabilities": {"negative": 0.6778, "positive": 0.3222},
+                            "score": 0.6307,
+                            "probabilities": {"negative": 0.6307, "positive": 0.3693},
                             "truncated": False,
                             "tokens": 8,
                         },
@@ -74,7 +74,7 @@ class ModelInfo(BaseModel):
             "examples": [
                 {
                     "name": "rotten_tomatoes-gru",
-                    "version": "20261128171717",
+                    "version": "20261128185045",
                     "labels": ["negative", "positive"],
                     "max_length": 40,
                     "vocab_size": 10037,
@@ -90,12 +90,12 @@ class ModelInfo(BaseModel):
                         "pooling": "max_mean",
                     },
                     "metrics": {
-                        "test_accuracy": 0.795,
-                        "test_macro_f1": 0.7903,
+                        "test_accuracy": 0.799,
+                        "test_macro_f1": 0.7945,
                         "baseline_test_accuracy": 0.7797,
-                        "best_epoch": 34,
+                        "best_epoch": 26,
                     },
-                    "checksum": "6a88ba0434d5a5cc7ae5e99b8886827c4c96ab97f87971b6832906617311340c",
+                    "checksum": "551b7896ac75230a967293ed195ee93081c1abb83913b4f36a0f4f8cad762bd4",
                     "device": "cpu",
                     "engine": "onnx",
                 }
@@ -179,12 +179,12 @@ class ExplainResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128171717"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128185045"},
                     "results": [
                         {
                             "label": "negative",
-                            "score": 0.9785,
-                            "probabilities": {"negative": 0.9785, "positive": 0.0215},
+                            "score": 0.9697,
+                            "probabilities": {"negative": 0.9697, "positive": 0.0303},
                             "truncated": False,
                             "tokens": 5,
                             "layers": {
@@ -196,23 +196,23 @@ class ExplainResponse(BaseModel):
                                 },
                                 "embedding": {
                                     "shape": [5, 50],
-                                    "norms": [6.9666, 10.4541, 5.4871, 6.9903, 5.2807],
+                                    "norms": [7.3674, 9.883, 5.2015, 6.9879, 6.255],
                                 },
                                 "rnn": {
                                     "shape": [5, 128],
-                                    "step_norms": [5.4775, 5.7469, 5.8603, 7.0377, 5.8193],
+                                    "step_norms": [4.528, 4.6454, 5.0867, 6.7369, 5.4184],
                                     "pooling": "max_mean",
                                     "pooled_features": 256,
                                 },
-                                "dense": {"logits": {"negative": 1.8674, "positive": -1.9499}},
+                                "dense": {"logits": {"negative": 1.7949, "positive": -1.6722}},
                                 "softmax": {
-                                    "probabilities": {"negative": 0.9785, "positive": 0.0215},
+                                    "probabilities": {"negative": 0.9697, "positive": 0.0303},
                                     "label": "negative",
                                 },
                             },
                             "attributions": {
-                                "negative": [0.0014, 0.0013, 0.0006, 0.5177, -0.0025],
-                                "positive": [-0.0014, -0.0013, -0.0006, -0.5177, 0.0025],
+                                "negative": [0.0005, -0.0014, 0.0093, 0.4906, -0.0015],
+                                "positive": [-0.0005, 0.0014, -0.0093, -0.4906, 0.0015],
                             },
                         }
                     ],

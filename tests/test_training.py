@@ -4,6 +4,7 @@ import hashlib
 import json
 import random
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,24 @@ def test_bundled_data_trains_into_loadable_artifacts(tmp_path: Path) -> None:
     assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| epoch |" in (out / "report.md").read_text()
     assert report["test"] == saved["test"]
+
+
+def test_learning_rate_is_cut_after_each_epoch_without_a_better_validation_loss(
+    tmp_path: Path,
+) -> None:
+    # A high rate on a small subset: validation loss stalls within a few epochs.
+    flags = ["--epochs", "6", "--patience", "10", "--lr", "0.05", "--lr-decay", "0.5"]
+    report = train(["--limit", "300", "--out", str(tmp_path / "m"), *TINY, *flags])
+    history = report["history"]
+    assert history[0]["lr"] == 0.05
+    best, cuts = float("inf"), 0
+    for epoch, following in pairwise(history):
+        improved = epoch["val_loss"] < best
+        best = min(best, epoch["val_loss"])
+        assert following["lr"] == (epoch["lr"] if improved else epoch["lr"] * 0.5)
+        cuts += not improved
+    assert cuts >= 1
+    assert "| learning rate |" in (tmp_path / "m" / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -49,12 +49,19 @@ class TrainConfig:
         metadata={"help": "stop after this many epochs without a better validation loss (0 = off)"},
     )
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
+    lr_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "multiply the learning rate by this after each epoch without a better "
+            "validation loss (0 = constant)"
+        },
+    )
     batch_size: int = field(default=32, metadata={"help": "texts per training step"})
     min_freq: int = field(
         default=2, metadata={"help": "training-set count a word needs to enter the vocabulary"}
     )
     word_dropout: float = field(
-        default=0.1, metadata={"help": "share of training words replaced by <unk> (0 = off)"}
+        default=0.2, metadata={"help": "share of training words replaced by <unk> (0 = off)"}
     )
     ema_decay: float = field(
         default=0.998,
@@ -101,6 +108,7 @@ PRESETS: dict[str, TrainConfig] = {
         epochs=5,
         patience=0,
         lr=1e-3,
+        lr_decay=0.0,
         min_freq=1,
         word_dropout=0.0,
         ema_decay=0.0,

@@ -115,11 +115,20 @@ def fit(
         AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
     )
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
+    # Same notion of "better" as early stopping (threshold 0), so each stalled epoch cuts the rate.
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=config.lr_decay, patience=0, threshold=0.0
+        )
+        if config.lr_decay
+        else None
+    )
     generator = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
     best_state, best_loss, best_epoch = copy.deepcopy(evaluated.state_dict()), float("inf"), 0
     print("Epoch  Loss    Accuracy  Val loss  Val accuracy")
     for epoch in range(1, config.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
         train_loss, train_acc = train_epoch(
             model, train, optimizer, generator, config, averaged, desc=f"epoch {epoch}"
         )
@@ -127,6 +136,7 @@ def fit(
         history.append(
             {
                 "epoch": epoch,
+                "lr": lr,
                 "train_loss": round(train_loss, 4),
                 "train_accuracy": round(train_acc, 4),
                 "val_loss": round(val_loss, 4),
@@ -134,6 +144,8 @@ def fit(
             }
         )
         print(f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {val_loss:.4f}    {val_acc:.4f}")
+        if plateau is not None:
+            plateau.step(val_loss)
         # Without patience (the seed preset) the last epoch is kept, as the seed did.
         if not config.patience or val_loss < best_loss:
             best_state, best_loss, best_epoch = (

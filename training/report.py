@@ -98,11 +98,11 @@ def plot_curves(
 
 def epoch_table(history: list[dict[str, float]]) -> str:
     lines = [
-        "| epoch | train loss | train accuracy | val loss | val accuracy |",
-        "|---|---|---|---|---|",
+        "| epoch | learning rate | train loss | train accuracy | val loss | val accuracy |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['epoch']} | {r['train_loss']:.4f} | {r['train_accuracy']:.4f} | "
+        f"| {r['epoch']} | {r['lr']:.2g} | {r['train_loss']:.4f} | {r['train_accuracy']:.4f} | "
         f"{r['val_loss']:.4f} | {r['val_accuracy']:.4f} |"
         for r in history
     ]

@@ -51,6 +51,7 @@ GLOVE_GRU64 = TrainConfig(
     epochs=15,
     patience=3,
     lr=1e-3,
+    word_dropout=0.1,
     vectors=True,
     offset_decay=1e-4,
 )
@@ -71,6 +72,34 @@ TRIED: dict[str, TrainConfig] = {
     # Seed 13 of the 3x learning rate used all 30 epochs: a cap of 50.
     "gru64-offsets-1e-3-lr3e-3-50ep": replace(FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3),
     # A wider recurrent layer at the 3x learning rate.
+    # The 50-epoch default with the learning rate cut after every epoch without a better
+    # validation loss, by half and by 0.3.
+    "gru64-offsets-1e-3-lr3e-3-50ep-decay0.5": replace(
+        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, lr_decay=0.5
+    ),
+    "gru64-offsets-1e-3-lr3e-3-50ep-decay0.3": replace(
+        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, lr_decay=0.3
+    ),
+    # Seeds 14 and 15 of the 50-epoch default stopped at epochs 24-25 while seed 13 improved until
+    # epoch 34: twice the patience. And a higher rate still, 5e-3.
+    "gru64-offsets-1e-3-lr3e-3-50ep-patience10": replace(
+        FIRST_DEFAULT, epochs=50, patience=10, lr=3e-3
+    ),
+    "gru64-offsets-1e-3-lr5e-3-50ep": replace(FIRST_DEFAULT, epochs=50, patience=5, lr=5e-3),
+    # More regularization for the longer runs: twice the word dropout; a weight average over
+    # twice as many steps.
+    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.2": replace(
+        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, word_dropout=0.2
+    ),
+    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.3": replace(
+        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, word_dropout=0.3
+    ),
+    "gru64-offsets-1e-3-lr3e-3-50ep-ema0.999": replace(
+        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, ema_decay=0.999
+    ),
+    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.2-ema0.999": replace(
+        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, word_dropout=0.2, ema_decay=0.999
+    ),
     "gru128-offsets-1e-3-lr3e-3": replace(
         FIRST_DEFAULT,
         model=replace(FIRST_DEFAULT.model, hidden_dim=128),
@@ -89,9 +118,9 @@ validation losses then on 3 seeds. Wall time: one run, 2 shared cores at the low
 
 """
 TRIED_NOTE = """
-None reaches the target. The cap of 50 at learning rate 3e-3 has the lowest validation loss of the
-acceptable variants and is the default preset now (CHOSEN). Against the first default's 3 seeds
-(validation loss 0.4525 ± 0.0012, OOD 0.7508 ± 0.0027, test 0.7768 ± 0.0054):
+None reaches the target. Word dropout 0.2 (cap 50, learning rate 3e-3) has the lowest validation
+loss of the acceptable variants and is the default preset now (CHOSEN). Against the first
+default's 3 seeds (validation loss 0.4525 ± 0.0012, OOD 0.7508 ± 0.0027, test 0.7768 ± 0.0054):
 - 30 epochs alone (seed 13): validation loss 0.4537 -> 0.4454 (best epoch 22), test 0.7814 ->
   0.7870, OOD 0.7538 -> 0.7520. Not taken further: the 3x learning rate was lower still on the
   same seed.
@@ -100,9 +129,19 @@ acceptable variants and is the default preset now (CHOSEN). Against the first de
   the spreads). Seeds 14 and 15 stopped early (best epochs 19, 20); seed 13 used the cap (29).
 - The same with a cap of 50: seed 13 went on to its best epoch 34 (validation loss 0.4273 ->
   0.4257, test 0.7838 -> 0.7950); seeds 14 and 15, run again, stopped where they did with 30
-  (the same numbers: the runs are deterministic). Validation loss 0.4268 ± 0.0012, the lowest
-  of the acceptable variants; test 0.7939 ± 0.0012, 0.08 points (about one test text per seed)
-  short of the target; OOD 0.7453 ± 0.0071 (-0.6, inside the spreads).
+  (the same numbers: the runs are deterministic). Validation loss 0.4268 ± 0.0012; test 0.7939 ±
+  0.0012; OOD 0.7453 ± 0.0071. The default before this one.
+- Patience 10 instead of 5: every seed stops at the same best epoch (34, 19, 20), same numbers.
+- Cutting the learning rate after each epoch without a better validation loss (`lr_decay`):
+  worse. With 0.5, validation loss 0.4463 ± 0.0100 (best epochs 13, 13, 8); with 0.3 (seed 13)
+  the same as 0.5 on that seed. The weight average already smooths the noise a lower rate would
+  remove, and the first cut comes at the first noisy epoch.
+- Learning rate 5e-3 (seed 13): validation loss 0.4480, best epoch 13.
+- Word dropout 0.2 instead of 0.1: validation loss 0.4219 ± 0.0011 (-0.005, outside both
+  spreads), OOD 0.7480 ± 0.0080 (+0.3), test 0.7934 ± 0.0050 (-0.05): the default now. Word
+  dropout 0.3 (seed 13): 0.4316, so 0.2 is where it turns.
+- A longer weight average, decay 0.999 instead of 0.998 (seed 13): validation loss 0.4246 at word
+  dropout 0.1 (-0.001), 0.4232 at 0.2 (+0.001): no effect one seed can show.
 - GRU 128 at learning rate 3e-3: validation loss 0.4264 ± 0.0087 (level with GRU 64's, inside
   its own spread), test 0.7899 ± 0.0018, OOD 0.7361 ± 0.0056: 1.5 points below the default out
   of domain (lower on every seed), with about 3x the recurrent weights. Not acceptable.
@@ -117,7 +156,7 @@ penalty held the offsets at zero)."""
 # validation loss whose out-of-domain accuracy stays within the spread over seeds (GRU 128 lost
 # 1.5 points there), and the extension size whose validation loss is lowest (every extension
 # lost out-of-domain accuracy, and the smallest artifact wins anyway).
-CHOSEN = ("gru64-offsets-1e-3-lr3e-3-50ep", 0)
+CHOSEN = ("gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.2", 0)
 # Reference points, one seed each: the first candidate without the clitic fallback, and the
 # seed's shape without and with the vectors. (The previous default, without vectors, is in the
 # README from its own run: test 0.7709, best validation loss 0.4686, seed 13.)
