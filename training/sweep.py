@@ -64,42 +64,30 @@ CANDIDATES: dict[str, TrainConfig] = {
 # points): variants of the default tried after it was chosen, each screened on one seed, the
 # one with the lowest validation loss then on 3. Their own table in sweep-results.md.
 FIRST_DEFAULT = replace(GLOVE_GRU64, offset_decay=1e-3)
+FIFTY_EPOCHS = replace(FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3)
 TRIED: dict[str, TrainConfig] = {
     # The default used all 15 epochs on every seed: twice the cap, more patience.
     "gru64-offsets-1e-3-30ep": replace(FIRST_DEFAULT, epochs=30, patience=5),
     # The same with a 3x learning rate.
     "gru64-offsets-1e-3-lr3e-3": replace(FIRST_DEFAULT, epochs=30, patience=5, lr=3e-3),
     # Seed 13 of the 3x learning rate used all 30 epochs: a cap of 50.
-    "gru64-offsets-1e-3-lr3e-3-50ep": replace(FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3),
-    # A wider recurrent layer at the 3x learning rate.
-    # The 50-epoch default with the learning rate cut after every epoch without a better
-    # validation loss, by half and by 0.3.
-    "gru64-offsets-1e-3-lr3e-3-50ep-decay0.5": replace(
-        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, lr_decay=0.5
-    ),
-    "gru64-offsets-1e-3-lr3e-3-50ep-decay0.3": replace(
-        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, lr_decay=0.3
-    ),
-    # Seeds 14 and 15 of the 50-epoch default stopped at epochs 24-25 while seed 13 improved until
-    # epoch 34: twice the patience. And a higher rate still, 5e-3.
-    "gru64-offsets-1e-3-lr3e-3-50ep-patience10": replace(
-        FIRST_DEFAULT, epochs=50, patience=10, lr=3e-3
-    ),
-    "gru64-offsets-1e-3-lr5e-3-50ep": replace(FIRST_DEFAULT, epochs=50, patience=5, lr=5e-3),
-    # More regularization for the longer runs: twice the word dropout; a weight average over
-    # twice as many steps.
-    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.2": replace(
-        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, word_dropout=0.2
-    ),
-    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.3": replace(
-        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, word_dropout=0.3
-    ),
-    "gru64-offsets-1e-3-lr3e-3-50ep-ema0.999": replace(
-        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, ema_decay=0.999
-    ),
+    "gru64-offsets-1e-3-lr3e-3-50ep": FIFTY_EPOCHS,
+    # The learning rate cut after every epoch without a better validation loss, by half and by 0.3.
+    "gru64-offsets-1e-3-lr3e-3-50ep-decay0.5": replace(FIFTY_EPOCHS, lr_decay=0.5),
+    "gru64-offsets-1e-3-lr3e-3-50ep-decay0.3": replace(FIFTY_EPOCHS, lr_decay=0.3),
+    # Seeds 14 and 15 stopped at epochs 24-25 while seed 13 improved until epoch 34: twice the
+    # patience. And a higher rate still, 5e-3.
+    "gru64-offsets-1e-3-lr3e-3-50ep-patience10": replace(FIFTY_EPOCHS, patience=10),
+    "gru64-offsets-1e-3-lr5e-3-50ep": replace(FIFTY_EPOCHS, lr=5e-3),
+    # More regularization for the longer runs: more word dropout; a weight average over twice as
+    # many steps.
+    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.2": replace(FIFTY_EPOCHS, word_dropout=0.2),
+    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.3": replace(FIFTY_EPOCHS, word_dropout=0.3),
+    "gru64-offsets-1e-3-lr3e-3-50ep-ema0.999": replace(FIFTY_EPOCHS, ema_decay=0.999),
     "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.2-ema0.999": replace(
-        FIRST_DEFAULT, epochs=50, patience=5, lr=3e-3, word_dropout=0.2, ema_decay=0.999
+        FIFTY_EPOCHS, word_dropout=0.2, ema_decay=0.999
     ),
+    # A wider recurrent layer at the 3x learning rate.
     "gru128-offsets-1e-3-lr3e-3": replace(
         FIRST_DEFAULT,
         model=replace(FIRST_DEFAULT.model, hidden_dim=128),
