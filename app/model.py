@@ -30,6 +30,7 @@ class ModelConfig:
     # "last": the final hidden state (the seed's Keras-style RNN); "max": max over all time
     # steps, which keeps strong words from early in a long review.
     pooling: Literal["last", "max", "max_mean"] = "max"
+    num_layers: int = 1
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -68,6 +69,8 @@ class RNNClassifier(nn.Module):
             config.hidden_dim,
             batch_first=True,
             bidirectional=config.bidirectional,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(config.dropout)
         directions = 2 if config.bidirectional else 1

@@ -45,11 +45,11 @@ def _array(tensor: Any) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().cpu().float().numpy())
 
 
-def _recurrent_weights(model: RNNClassifier) -> dict[str, np.ndarray]:
-    """W, R and B in ONNX's layout ([directions, gates * H, ...]) from torch's parameters."""
+def _recurrent_weights(model: RNNClassifier, layer: int) -> dict[str, np.ndarray]:
+    """One layer's W, R and B in ONNX's layout ([directions, gates * H, ...]) from torch's."""
     rnn_type = model.config.rnn_type
     state = {name: _array(value) for name, value in model.rnn.state_dict().items()}
-    suffixes = ["_l0", "_l0_reverse"] if model.config.bidirectional else ["_l0"]
+    suffixes = [f"_l{layer}"] + ([f"_l{layer}_reverse"] if model.config.bidirectional else [])
 
     def stacked(name: str) -> np.ndarray:
         per_direction = []
@@ -86,6 +86,12 @@ class _GraphBuilder:
         shape = self.constant("batch_by_rest", np.array([0, -1], np.int64))  # 0: keep B
         return self.add("Reshape", [batch_first, shape], f"{per_direction}_flat")
 
+    def next_layer_input(self, outputs: str) -> str:
+        """[T, D, B, H] -> [T, B, D * H]: both directions' states are the next layer's input."""
+        steps_first = self.add("Transpose", [outputs], f"{outputs}_tbdh", perm=[0, 2, 1, 3])
+        shape = self.constant("keep_steps_and_batch", np.array([0, 0, -1], np.int64))
+        return self.add("Reshape", [steps_first, shape], f"{outputs}_input")
+
     def over_real_steps(self, reduce: str, outputs: str, real: str, fill: float) -> str:
         """Reduce RNN outputs [T, D, B, H] over each text's real steps only -> [D, B, H]."""
         filler = self.constant(f"{reduce}_fill", np.array(fill, np.float32))
@@ -113,12 +119,10 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
     """
     config = model.config
     g = _GraphBuilder()
-    for name, value in _recurrent_weights(model).items():
-        g.constant(name, value)
     embedding = g.constant("embedding", _array(model.embedding.weight))
     # Time-major for the recurrent op: ids [B, T] -> [T, B] -> vectors [T, B, E].
     ids_tb = g.add("Transpose", ["ids"], "ids_tb", perm=[1, 0])
-    embedded = g.add("Gather", [embedding, ids_tb], "embedded")
+    layer_input = g.add("Gather", [embedding, ids_tb], "embedded")
     recurrent: dict[str, Any] = {
         "hidden_size": config.hidden_dim,
         "direction": "bidirectional" if config.bidirectional else "forward",
@@ -126,27 +130,36 @@ def build_graph(model: RNNClassifier) -> onnx.ModelProto:
     if config.rnn_type == "gru":
         # torch's GRU applies the reset gate after the recurrent matmul (ONNX default: before).
         recurrent["linear_before_reset"] = 1
-    g.nodes.append(
-        helper.make_node(
-            ONNX_OPS[config.rnn_type],
-            [embedded, "W", "R", "B", "lengths"],
-            ["outputs", "final"],  # outputs [T, D, B, H]; final [D, B, H], each text at its end
-            **recurrent,
+    for layer in range(config.num_layers):
+        weights = [
+            g.constant(f"{name}_l{layer}", value)
+            for name, value in _recurrent_weights(model, layer).items()
+        ]
+        # outputs [T, D, B, H] (zeros past each text's end); final [D, B, H], each at its end.
+        outputs, final = f"outputs_l{layer}", f"final_l{layer}"
+        g.nodes.append(
+            helper.make_node(
+                ONNX_OPS[config.rnn_type],
+                [layer_input, *weights, "lengths"],
+                [outputs, final],
+                **recurrent,
+            )
         )
-    )
+        if layer + 1 < config.num_layers:
+            layer_input = g.next_layer_input(outputs)
     inputs = [
         helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "steps"]),
         helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"]),
     ]
     if config.pooling == "last":
-        features = g.side_by_side("final")
+        features = g.side_by_side(final)
     else:
         inputs.append(
             helper.make_tensor_value_info("real", TensorProto.BOOL, ["steps", 1, "batch", 1])
         )
-        features = g.side_by_side(g.over_real_steps("ReduceMax", "outputs", "real", -np.inf))
+        features = g.side_by_side(g.over_real_steps("ReduceMax", outputs, "real", -np.inf))
         if config.pooling == "max_mean":
-            mean = g.side_by_side(g.mean_over_real_steps("outputs", "real"))
+            mean = g.side_by_side(g.mean_over_real_steps(outputs, "real"))
             features = g.add("Concat", [features, mean], "max_mean", axis=1)
     dense_w = g.constant("dense_w", np.ascontiguousarray(_array(model.dense.weight).T))
     dense_b = g.constant("dense_b", _array(model.dense.bias))

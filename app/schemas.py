@@ -88,6 +88,7 @@ class ModelInfo(BaseModel):
                         "bidirectional": True,
                         "dropout": 0.5,
                         "pooling": "max_mean",
+                        "num_layers": 1,
                     },
                     "metrics": {
                         "test_accuracy": 0.799,

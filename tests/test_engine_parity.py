@@ -23,7 +23,9 @@ SEQUENCES = [
 ATOL = 1e-5
 
 
-def random_model(rnn_type: str, bidirectional: bool, pooling: str) -> RNNClassifier:
+def random_model(
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int = 1
+) -> RNNClassifier:
     """Small dims, weights large enough that probabilities are far from uniform."""
     torch.manual_seed(7)
     config = ModelConfig(
@@ -34,6 +36,7 @@ def random_model(rnn_type: str, bidirectional: bool, pooling: str) -> RNNClassif
         rnn_type=rnn_type,  # type: ignore[arg-type]
         bidirectional=bidirectional,
         pooling=pooling,  # type: ignore[arg-type]
+        num_layers=num_layers,
     )
     model = RNNClassifier(config)
     with torch.no_grad():
@@ -48,16 +51,20 @@ def torch_probabilities(model: RNNClassifier, sequences: list[list[int]]) -> np.
 
 
 CASES = [
-    (rnn_type, bidirectional, pooling)
+    (rnn_type, bidirectional, pooling, num_layers)
     for rnn_type in ("rnn", "gru", "lstm")
     for bidirectional in (False, True)
     for pooling in ("last", "max", "max_mean")
+    for num_layers in (1, 2)
 ]
+CASE_NAMES = ("rnn_type", "bidirectional", "pooling", "num_layers")
 
 
-@pytest.mark.parametrize(("rnn_type", "bidirectional", "pooling"), CASES)
-def test_probabilities_equal_torch(rnn_type: str, bidirectional: bool, pooling: str) -> None:
-    model = random_model(rnn_type, bidirectional, pooling)
+@pytest.mark.parametrize(CASE_NAMES, CASES)
+def test_probabilities_equal_torch(
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int
+) -> None:
+    model = random_model(rnn_type, bidirectional, pooling, num_layers)
     expected = torch_probabilities(model, SEQUENCES)
     got = OnnxEngine(model, threads=1).predict(SEQUENCES)
     assert got.dtype == np.float32
@@ -67,11 +74,11 @@ def test_probabilities_equal_torch(rnn_type: str, bidirectional: bool, pooling: 
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize(("rnn_type", "bidirectional", "pooling"), CASES)
+@pytest.mark.parametrize(CASE_NAMES, CASES)
 def test_a_text_scores_the_same_alone_as_in_a_batch(
-    rnn_type: str, bidirectional: bool, pooling: str
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int
 ) -> None:
-    engine = OnnxEngine(random_model(rnn_type, bidirectional, pooling), threads=1)
+    engine = OnnxEngine(random_model(rnn_type, bidirectional, pooling, num_layers), threads=1)
     batched = engine.predict(SEQUENCES)
     for row, sequence in enumerate(SEQUENCES):
         np.testing.assert_allclose(engine.predict([sequence])[0], batched[row], atol=ATOL, rtol=0)

@@ -23,6 +23,7 @@ ARCHITECTURE_HELP = {
     "bidirectional": "read the text in both directions",
     "dropout": "dropout on the embeddings and the pooled features",
     "pooling": "how the recurrent states become one vector",
+    "num_layers": "stacked recurrent layers",
 }
 
 
@@ -55,6 +56,9 @@ class TrainConfig:
             "help": "multiply the learning rate by this after each epoch without a better "
             "validation loss (0 = constant)"
         },
+    )
+    label_smoothing: float = field(
+        default=0.0, metadata={"help": "share of each training target spread over all classes"}
     )
     batch_size: int = field(default=32, metadata={"help": "texts per training step"})
     min_freq: int = field(

@@ -65,7 +65,7 @@ def train_epoch(
     model.train()
     order = torch.randperm(len(data), generator=generator).tolist()
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    loss_fn = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing)
     total_loss, correct = 0.0, 0
     for batch in tqdm(batches, desc=desc, leave=False):
         ids, lengths = collate([data[i][0] for i in batch])
