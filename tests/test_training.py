@@ -8,11 +8,13 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+import torch
 
 from app.artifacts import WEIGHTS_FILE, load_artifacts
-from app.model import ModelConfig
+from app.model import ModelConfig, RNNClassifier
 from training.config import PRESETS, TrainConfig, architecture, config_from_args
 from training.data import split_of
+from training.fit import fit, predict_logits
 from training.sweep import CANDIDATES, CHOSEN, TRIED
 from training.train import main as train
 from training.train import parse_args
@@ -171,3 +173,25 @@ def test_default_preset_is_the_sweeps_choice() -> None:
         f"| {name} |"
         in (Path(__file__).parent.parent / "training" / "sweep-results.md").read_text()
     )
+
+
+def test_distilled_model_follows_the_teachers_probabilities_not_the_labels() -> None:
+    # Half the texts are class 1 (a word says which), but the teacher says class 0 at 0.9 for
+    # every text: with the targets all teacher, the model learns the teacher's answer.
+    data = [([2 + i % 30, 3 + i % 7], i % 2) for i in range(200)]
+    config = replace(
+        TrainConfig(model=architecture(embedding_dim=8, hidden_dim=8)),
+        epochs=8,
+        patience=0,
+        ema_decay=0.0,
+        word_dropout=0.0,
+        vectors=False,
+        distill=1.0,
+    )
+    torch.manual_seed(0)
+    model = RNNClassifier(replace(config.model, vocab_size=40, num_classes=2))
+    teacher = torch.tensor([[0.9, 0.1]]).repeat(len(data), 1)
+    fitted = fit(model, data, data[:50], config, seed=0, teacher=teacher)
+    probabilities = torch.softmax(predict_logits(fitted.model, [ids for ids, _ in data]), dim=-1)
+    assert bool((probabilities[:, 0] > 0.8).all())
+    assert bool((probabilities[:, 0] < 0.97).all())

@@ -60,6 +60,13 @@ class TrainConfig:
     label_smoothing: float = field(
         default=0.0, metadata={"help": "share of each training target spread over all classes"}
     )
+    distill: float = field(
+        default=0.0,
+        metadata={
+            "help": "train twice: the second model's targets blend the labels with the first "
+            "model's probabilities on the training texts, at this weight (0 = train once)"
+        },
+    )
     batch_size: int = field(default=32, metadata={"help": "texts per training step"})
     min_freq: int = field(
         default=2, metadata={"help": "training-set count a word needs to enter the vocabulary"}

@@ -56,6 +56,7 @@ def train_epoch(
     config: TrainConfig,
     averaged: AveragedModel | None,
     desc: str,
+    teacher: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """One shuffled pass of training steps. Returns (mean loss, accuracy) over the pass.
 
@@ -74,7 +75,11 @@ def train_epoch(
             dropped = torch.rand(ids.shape, generator=generator) < config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
         logits = model(ids, lengths)
-        loss = loss_fn(logits, targets)
+        if teacher is None:
+            loss = loss_fn(logits, targets)
+        else:
+            labels = nn.functional.one_hot(targets, logits.shape[1]).float()
+            loss = loss_fn(logits, (1 - config.distill) * labels + config.distill * teacher[batch])
         optimizer.zero_grad()
         (loss / len(batch)).backward()
         nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
@@ -104,10 +109,38 @@ def evaluate(model: RNNClassifier, data: Encoded) -> tuple[float, float]:
     return loss, float((logits.argmax(dim=1) == targets).float().mean())
 
 
-def fit(
-    model: RNNClassifier, train: Encoded, validation: Encoded, config: TrainConfig, seed: int
+def fit_model(
+    model: RNNClassifier,
+    new_model: Callable[[], RNNClassifier],
+    train: Encoded,
+    validation: Encoded,
+    config: TrainConfig,
+    seed: int,
 ) -> Fitted:
-    """Train for up to `epochs`, keeping the epoch with the best validation loss."""
+    """`fit` the model; with `distill`, then fit `new_model()` on targets that blend the labels
+    with the first model's probabilities on the (unperturbed) training texts.
+
+    The probabilities carry what the first model learned about how sure to be of each text, which
+    a one-hot label cannot say (self-distillation, "born-again networks").
+    """
+    first = fit(model, train, validation, config, seed)
+    if not config.distill:
+        return first
+    teacher = torch.softmax(predict_logits(first.model, [ids for ids, _ in train]), dim=-1)
+    return fit(new_model(), train, validation, config, seed, teacher)
+
+
+def fit(
+    model: RNNClassifier,
+    train: Encoded,
+    validation: Encoded,
+    config: TrainConfig,
+    seed: int,
+    teacher: torch.Tensor | None = None,
+) -> Fitted:
+    """Train for up to `epochs`, keeping the epoch with the best validation loss.
+
+    `teacher`: probabilities [N, C] over the training texts, blended into the targets."""
     optimizer = torch.optim.Adam(mapped_parameter_groups(model, config.offset_decay), lr=config.lr)
     # An exponential moving average of the weights is what gets validated and shipped: it sits
     # in a flatter region than the last step's weights and generalizes better.
@@ -130,7 +163,7 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         train_loss, train_acc = train_epoch(
-            model, train, optimizer, generator, config, averaged, desc=f"epoch {epoch}"
+            model, train, optimizer, generator, config, averaged, f"epoch {epoch}", teacher
         )
         val_loss, val_acc = evaluate(evaluated, validation)
         history.append(

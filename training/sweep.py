@@ -29,7 +29,7 @@ import torch
 
 from training.config import PRESETS, TrainConfig, architecture, flat
 from training.data import BUNDLED_DATA, Example
-from training.fit import evaluate, fit
+from training.fit import evaluate, fit_model
 from training.train import build_model, encode, prepare, ship
 
 HERE = Path(__file__).resolve().parent
@@ -125,6 +125,11 @@ TRIED: dict[str, TrainConfig] = {
     ),
     "gru64x2-offsets-1e-3-lr3e-3-50ep-worddrop0.2": replace(
         FIFTY_EPOCHS, word_dropout=0.2, model=replace(FIFTY_EPOCHS.model, num_layers=2)
+    ),
+    # Self-distillation: a second model trained on the labels blended half and half with the
+    # first one's probabilities.
+    "gru64-offsets-1e-3-lr3e-3-50ep-worddrop0.2-distill0.5": replace(
+        FIFTY_EPOCHS, word_dropout=0.2, distill=0.5
     ),
     # A wider recurrent layer at the 3x learning rate.
     "gru128-offsets-1e-3-lr3e-3": replace(
@@ -238,8 +243,9 @@ def run(name: str, config: TrainConfig, seed: int) -> dict[str, Any]:
     torch.use_deterministic_algorithms(True)
     started = time.perf_counter()
     prepared = prepare(BUNDLED_DATA, "text", "label", None, config)
-    fitted = fit(
+    fitted = fit_model(
         build_model(prepared, config),
+        lambda: build_model(prepared, config),
         prepared.encoded["train"],
         prepared.encoded["validation"],
         config,

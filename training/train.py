@@ -26,7 +26,7 @@ from app.tokenizer import Tokenizer, split_words
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
-from training.fit import Encoded, Fitted, fit, predict_logits
+from training.fit import Encoded, Fitted, fit_model, predict_logits
 from training.report import (
     classification_metrics,
     epoch_table,
@@ -195,8 +195,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     prepared = prepare(args.data, args.text_column, args.label_column, args.limit, config)
     model = build_model(prepared, config)
     print(f"preset {args.preset}: {flat(config)}, {count_parameters(model)} parameters")
-    fitted: Fitted = fit(
-        model, prepared.encoded["train"], prepared.encoded["validation"], config, args.seed
+    fitted: Fitted = fit_model(
+        model,
+        lambda: build_model(prepared, config),
+        prepared.encoded["train"],
+        prepared.encoded["validation"],
+        config,
+        args.seed,
     )
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
     test = evaluate_test(served, tokenizer, prepared, config.max_length)
