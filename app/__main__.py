@@ -6,9 +6,9 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from app.logs import log_config
-from app.server import serve
 from app.settings import get_settings
 
 
@@ -29,6 +29,17 @@ def _shared_metrics_dir() -> Path | None:
     return created
 
 
+def serve(config: uvicorn.Config) -> None:
+    """uvicorn.run's single- and multi-worker paths, for a Config built here."""
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # e.g. the port is taken: fail as uvicorn.run does
+        raise SystemExit(3)
+
+
 def main() -> None:
     settings = get_settings()
     created = _shared_metrics_dir() if settings.workers > 1 else None
@@ -40,7 +51,7 @@ def main() -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         log_config=log_config(settings.log_format, settings.log_level),
-        # app.middleware logs one line per request, with its request id, instead.
+        # app/http/middleware.py logs one line per request, with its request id, instead.
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )

@@ -1,4 +1,8 @@
-"""FastAPI application: lifespan loads the model, routers serve it."""
+"""The ASGI application: the lifespan loads the model, the protocols' routers serve it.
+
+`python -m app` serves it; so do `uvicorn app.main:create_app --factory`, `fastapi run` and
+gunicorn with uvicorn workers (app/http/shutdown.py keeps their shutdown lossless too).
+"""
 
 import asyncio
 import logging
@@ -9,71 +13,79 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app import metrics
-from app.api import router
-from app.auth import ApiKeyMiddleware
-from app.classify_fast_path import PATH, ClassifyFastPath
-from app.docs_ui import install_docs_ui
-from app.errors import install_error_handlers
-from app.explain_api import install_explain
-from app.middleware import RequestMiddleware
-from app.oip import router as oip_router
-from app.pages import install_playground
-from app.service import Service
+from app.api import explain, routes
+from app.api.errors import rest_http_error
+from app.api.fast_path import ClassifyFastPath
+from app.http.errors import install_error_handlers
+from app.http.middleware import RequestMiddleware
+from app.http.shutdown import graceful_exit
+from app.infer.state import ServingState
 from app.settings import Settings, get_settings
-from app.shutdown import before_exit_signals
+from app.ui.docs import install_docs_ui
+from app.ui.pages import install_playground
+from app.v2 import routes as v2_routes
+from app.v2.errors import v2_http_error
+
+DESCRIPTION = (
+    "Classify texts with a trained RNN, through `/classify` or the Open Inference Protocol "
+    "(KServe v2 / Triton) under `/v2`. Errors share one shape: "
+    '`{"error": {"type": ..., "message": ...}}`; under `/v2`, the protocol\'s own: '
+    '`{"error": "<message>"}`.'
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application; with no settings, they are read from the environment (uvicorn's factory
     mode calls it so, in each worker)."""
     settings = settings or get_settings()
-    service = Service(settings)
+    state = ServingState(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Before the server listens: with several workers on one port, a worker that takes
         # connections has its model, so no request meets a half-started worker. A model that
         # fails to load does not stop the server; /health/ready then says why.
-        service.load()
+        state.load()
         try:
-            with before_exit_signals(service.begin_shutdown, settings.shutdown_delay_s):
+            with graceful_exit(state.begin_shutdown, settings.shutdown_delay_s):
                 yield
         finally:
-            await asyncio.to_thread(service.drain)
+            await asyncio.to_thread(state.drain)
             metrics.mark_process_dead()
 
     app = FastAPI(
         title="RNN text classifier",
-        description="Classify texts with a trained RNN, through `/classify` or the Open Inference "
-        "Protocol (KServe v2 / Triton) under `/v2`. Errors share one shape: "
-        '`{"error": {"type": ..., "message": ...}}`; under `/v2`, the protocol\'s own: '
-        '`{"error": "<message>"}`.',
+        description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None,  # app.docs_ui serves /docs with its own assets instead
+        docs_url=None,  # app/ui/docs.py serves /docs with its own assets instead
         redoc_url=None,
     )
-    app.state.service = service
-    install_error_handlers(app)
-    app.include_router(router)
-    # Innermost of ours: the API key and the request middleware see fast-path requests too.
-    app.add_middleware(
-        ClassifyFastPath,
-        service=service,
-        route=next(r for r in router.routes if isinstance(r, APIRoute) and r.path == PATH),
-    )
-    if settings.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
-    # Added last, so outermost: every response, a 401 included, carries the request id.
-    app.add_middleware(
-        RequestMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        draining=lambda: service.readiness.state == "draining",
-    )
-    install_explain(app, settings.max_concurrent_explain)
+    app.state.serving = state
+    app.state.api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+    install_error_handlers(app, rest=rest_http_error, oip=v2_http_error)
+    app.include_router(routes.keyed)
+    app.include_router(routes.router)
+    app.include_router(explain.router)
     install_docs_ui(app)
     install_playground(app)
-    app.include_router(oip_router)
+    app.include_router(v2_routes.router)
+    app.include_router(v2_routes.keyed)
+    _add_middleware(app, settings, state)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings, state: ServingState) -> None:
+    """Each one added wraps the ones before: the last is the outermost."""
+    classify = next(
+        r for r in routes.keyed.routes if isinstance(r, APIRoute) and r.endpoint is routes.classify
+    )
+    app.add_middleware(ClassifyFastPath, state=state, route=classify)
+    # Outermost: every response, the fast path's included, carries the request id.
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        draining=lambda: state.draining,
+    )

@@ -1,16 +1,16 @@
-"""Trace predictions layer by layer, like the seed's "Prediction Trace", with token attributions.
+"""Trace predictions layer by layer, with token attributions.
 
 python -m app.trace "A gripping, beautifully acted film." ["Another text." ...]  [--model-dir DIR]
 
-The same explanation POST /explain returns (app/explain.py), printed for a terminal.
+The same explanation POST /explain returns (app/infer/occlusion.py), printed for a terminal.
 """
 
 import argparse
 from pathlib import Path
 
-from app.artifacts import load_artifacts
-from app.explain import explain
-from app.schemas import Explanation
+from app.core.artifacts import load_artifacts
+from app.infer.occlusion import explain
+from app.infer.results import Explanation
 
 
 def _numbers(values: list[float], limit: int = 6) -> str:

@@ -30,9 +30,10 @@ import onnxruntime
 import torch
 from servers import BENCH, ROOT, code_version, cpu_model, loadavg, log, shown_path
 
-from app.artifacts import load_artifacts
-from app.engine import TorchEngine
-from app.onnx_engine import OnnxEngine
+from app.core.artifacts import load_artifacts
+from app.core.network import numpy_weights
+from app.engines.onnx_runtime import OnnxEngine
+from app.engines.torch_eager import TorchEngine
 
 BATCH_SIZES = (1, 8, 32, 64)
 TEXTS_PER_ROUND = 512  # per engine and batch size: 512 calls at batch 1, 8 at batch 64
@@ -93,7 +94,9 @@ def main() -> None:
     sequences = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
     engines: dict[str, Predict] = {
         "torch": TorchEngine(artifacts, torch.device("cpu"), threads=1).predict,
-        "onnx": OnnxEngine(artifacts.model, threads=1).predict,
+        "onnx": OnnxEngine(
+            artifacts.model.config, numpy_weights(artifacts.model), threads=1
+        ).predict,
     }
     rng = random.Random(args.seed)
     load_start = loadavg()

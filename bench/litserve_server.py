@@ -17,11 +17,12 @@ from typing import Any
 import litserve as ls
 import torch
 
-from app.artifacts import Artifacts, load_artifacts
-from app.model import collate
-from app.pipeline import prediction
-from app.schemas import ClassifyRequest, ClassifyResponse, ModelRef, Prediction
-from app.tokenizer import Encoded
+from app.api.schemas import ClassifyRequest, ClassifyResponse
+from app.core.artifacts import Artifacts, load_artifacts
+from app.core.network import collate
+from app.core.tokenizer import Encoded
+from app.infer.results import Prediction, prediction
+from app.infer.state import ModelRef
 
 MAX_BATCH_SIZE = 64  # requests per forward pass, as ours' MAX_BATCH_SIZE default (texts)
 BATCH_TIMEOUT_S = 0.002  # how long a batch may wait to fill

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 from fastapi import FastAPI, HTTPException, Request
 
-from app.artifacts import Artifacts, load_artifacts
-from app.model import collate
-from app.pipeline import prediction
-from app.schemas import ClassifyRequest, ClassifyResponse, Health, ModelRef, Prediction
+from app.api.schemas import ClassifyRequest, ClassifyResponse, Health
+from app.core.artifacts import Artifacts, load_artifacts
+from app.core.network import collate
+from app.infer.results import Prediction, prediction
+from app.infer.state import ModelRef
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ serializes with orjson like the service does, so the only thing it leaves out is
 import orjson
 from fastapi import FastAPI, Response
 
-from app.schemas import ClassifyRequest, ClassifyResponse, Health
+from app.api.schemas import ClassifyRequest, ClassifyResponse, Health
 
 app = FastAPI(title="no-op classifier (benchmark ceiling)")
 

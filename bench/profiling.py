@@ -58,14 +58,14 @@ def profile_ours(
 # Where a sample's time goes: the first rule (from the innermost frame outwards) that matches.
 _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("model forward pass (engine predict: ONNX Runtime or torch)",
-     ("Engine.predict", "app/engine.py", "app/onnx_engine.py", "onnxruntime/", "torch/",
-      "app/model.py", "numpy/")),
+     ("Engine.predict", "app/engines/", "onnxruntime/", "torch/", "app/core/network.py",
+      "app/core/padding.py", "numpy/")),
     ("queue and runner: submit / wake-ups / settling futures",
-     ("app/queue.py", "app/runner.py", "_settle", "call_soon_threadsafe")),
+     ("app/infer/queue.py", "app/infer/runner.py", "_settle", "call_soon_threadsafe")),
     ("sync dependency run in the threadpool (AnyIO)",
      ("run_in_threadpool", "anyio/", "starlette/concurrency.py")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
-    ("tokenizer", ("app/tokenizer.py", "unicodedata")),
+    ("tokenizer", ("app/core/tokenizer.py", "unicodedata")),
     ("request id (uuid4)", ("uuid.py",)),
     ("request parsing and validation (pydantic)",
      ("pydantic", "request_body_to_args", "_validate", "json/")),
@@ -121,7 +121,7 @@ def top_functions(collapsed: Path, limit: int = 15) -> dict[str, Any]:
 
 
 def _frame_name(frame: str) -> str:
-    """'predict (app/runner.py:34)' -> 'predict (app/runner.py)': one entry per function."""
+    """'predict (app/infer/runner.py:34)' -> 'predict (app/infer/runner.py)': one entry per function."""
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
     path, _, _line = where.rpartition(":")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from app.model import ModelConfig
+from app.core.architecture import ModelConfig
 
 # The fields the data decides, not the user.
 DATA_DECIDED = ("vocab_size", "num_classes")
@@ -104,8 +104,8 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
-    # The seed's pipeline exactly as written: a plain RNN reading 10 words, 5 epochs, no
-    # regularization, no pretrained vectors.
+    # The reference pipeline this project started from, as written: a plain RNN reading 10
+    # words, 5 epochs, no regularization, no pretrained vectors.
     "seed": TrainConfig(
         model=architecture(
             embedding_dim=50,
@@ -127,7 +127,7 @@ PRESETS: dict[str, TrainConfig] = {
         extra_vocab=0,
     ),
 }
-# The seed's shape with the pretrained vectors, to show what they alone do.
+# The seed preset's shape with the pretrained vectors, to show what they alone do.
 PRESETS["seed-glove"] = replace(PRESETS["seed"], vectors=True)
 
 

@@ -18,8 +18,8 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from app.model import RNNClassifier
-from app.tokenizer import PAD_ID
+from app.core.network import RNNClassifier
+from app.core.tokenizer import PAD_ID
 
 
 class MappedEmbedding(nn.Module):
@@ -39,13 +39,12 @@ class MappedEmbedding(nn.Module):
         self.register_buffer("has_vector", torch.from_numpy(np.array(has_vector, np.bool_)))
         self.offset = nn.Parameter(torch.zeros(vocab_size, vector_dim))
         self.map = nn.Linear(vector_dim, embedding_dim)
-        # Start from the vectors as they are (a norm-preserving map, no shift), as issue 7's
-        # prototype did when it initialised a plain embedding with them.
+        # Start from the vectors as they are: a norm-preserving map, no shift.
         nn.init.orthogonal_(self.map.weight)
         if vector_dim == embedding_dim:
             nn.init.eye_(self.map.weight)
         nn.init.zeros_(self.map.bias)
-        # The same small init as RNNClassifier's own embedding (see app/model.py).
+        # The same small init as RNNClassifier's own embedding (see app/core/network.py).
         self.free = nn.Parameter(torch.empty(vocab_size, embedding_dim).uniform_(-0.05, 0.05))
         with torch.no_grad():
             self.free[PAD_ID].zero_()

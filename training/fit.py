@@ -10,8 +10,8 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from app.model import RNNClassifier, collate
-from app.tokenizer import PAD_ID, UNK_ID
+from app.core.network import RNNClassifier, collate
+from app.core.tokenizer import PAD_ID, UNK_ID
 from training.config import TrainConfig
 from training.embedding import mapped_parameter_groups
 
@@ -130,6 +130,40 @@ def fit_model(
     return fit(new_model(), train, validation, config, seed, teacher)
 
 
+def _record(
+    history: list[dict[str, float]],
+    epoch: int,
+    lr: float,
+    train: tuple[float, float],
+    validation: tuple[float, float],
+) -> None:
+    """One row of the epoch table: kept in the history and printed."""
+    (train_loss, train_acc), (val_loss, val_acc) = train, validation
+    history.append(
+        {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": round(train_loss, 4),
+            "train_accuracy": round(train_acc, 4),
+            "val_loss": round(val_loss, 4),
+            "val_accuracy": round(val_acc, 4),
+        }
+    )
+    print(f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {val_loss:.4f}    {val_acc:.4f}")
+
+
+def _learning_rate_cut(
+    optimizer: torch.optim.Optimizer, decay: float
+) -> torch.optim.lr_scheduler.ReduceLROnPlateau | None:
+    """With `decay`, the rate is cut after each epoch without a better validation loss: the same
+    notion of "better" as early stopping (threshold 0)."""
+    if not decay:
+        return None
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=decay, patience=0, threshold=0.0
+    )
+
+
 def fit(
     model: RNNClassifier,
     train: Encoded,
@@ -148,38 +182,21 @@ def fit(
         AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
     )
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
-    # Same notion of "better" as early stopping (threshold 0), so each stalled epoch cuts the rate.
-    plateau = (
-        torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=config.lr_decay, patience=0, threshold=0.0
-        )
-        if config.lr_decay
-        else None
-    )
+    plateau = _learning_rate_cut(optimizer, config.lr_decay)
     generator = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
     best_state, best_loss, best_epoch = copy.deepcopy(evaluated.state_dict()), float("inf"), 0
     print("Epoch  Loss    Accuracy  Val loss  Val accuracy")
     for epoch in range(1, config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = train_epoch(
+        trained = train_epoch(
             model, train, optimizer, generator, config, averaged, f"epoch {epoch}", teacher
         )
         val_loss, val_acc = evaluate(evaluated, validation)
-        history.append(
-            {
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": round(train_loss, 4),
-                "train_accuracy": round(train_acc, 4),
-                "val_loss": round(val_loss, 4),
-                "val_accuracy": round(val_acc, 4),
-            }
-        )
-        print(f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {val_loss:.4f}    {val_acc:.4f}")
+        _record(history, epoch, lr, trained, (val_loss, val_acc))
         if plateau is not None:
             plateau.step(val_loss)
-        # Without patience (the seed preset) the last epoch is kept, as the seed did.
+        # Without patience (the seed preset) the last epoch is kept.
         if not config.patience or val_loss < best_loss:
             best_state, best_loss, best_epoch = (
                 copy.deepcopy(evaluated.state_dict()),

@@ -12,7 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from app.tokenizer import split_words
+from app.core.tokenizer import split_words
 from training.data import Example
 
 BASELINE_C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)

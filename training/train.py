@@ -1,7 +1,7 @@
 """Train the RNN classifier and write the artifacts the service loads.
 
 python -m training.train                              # bundled reviews, default preset
-python -m training.train --preset seed                # the seed's config (embedding 50, RNN 64, length 10)
+python -m training.train --preset seed                # the starting pipeline (embedding 50, RNN 64, length 10)
 python -m training.train --data my.csv --out my_model # your own CSV/JSONL with text,label columns
 
 Reads top to bottom: prepare (data, split, vocabulary, vectors) -> fit (epochs, early stopping)
@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from app.artifacts import count_parameters, save_artifacts
-from app.model import RNNClassifier
-from app.tokenizer import Tokenizer, split_words
+from app.core.artifacts import count_parameters, save_artifacts
+from app.core.network import RNNClassifier
+from app.core.tokenizer import Tokenizer, split_words
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding

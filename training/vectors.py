@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from app.tokenizer import split_words
+from app.core.tokenizer import split_words
 
 # GloVe's tokenizer (Stanford PTB-style) splits clitics off: "don't" -> "do" "n't", "it's" -> "it"
 # "'s". Ours keeps "don't" as one word, which GloVe mostly lacks; its parts' mean stands in for it.

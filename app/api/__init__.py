@@ -1,0 +1,1 @@
+"""The project's own REST API: /classify (and its fast path), /explain, /model, health, metrics."""

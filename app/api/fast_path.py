@@ -1,0 +1,93 @@
+"""POST /classify without FastAPI's per-request machinery, for the requests that need none of it.
+
+At one core and 64 connections, FastAPI's routing, dependency solving and generic body handling
+took more of a one-text request than the model did (py-spy, bench/run.py --profile). This ASGI
+middleware answers a well-formed request for a loaded model itself: one JSON parse straight into
+`ClassifyRequest`, then the same classify flow as the route. Everything else, a body that does not
+validate, a service that is not ready, a missing API key, goes on to the FastAPI route with the body replayed, so
+every error keeps the route's exact answer and the OpenAPI schema stays the route's.
+"""
+
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import rest_http_error
+from app.api.routes import classified_response
+from app.api.schemas import ClassifyRequest
+from app.http.auth import configured_key, refusal
+from app.http.disconnect import client_gone
+from app.http.errors import domain_error_response
+from app.http.headers import headers_of
+from app.infer.classify import classify_texts
+from app.infer.errors import InferError
+from app.infer.state import ServingState
+
+
+class ClassifyFastPath:
+    def __init__(self, app: ASGIApp, state: ServingState, route: APIRoute) -> None:
+        self.app = app
+        self.state = state
+        self.route = route  # the FastAPI route it stands in for: metrics label requests by it
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loaded = self.state.loaded
+        if (
+            scope["type"] != "http"
+            or scope["path"] != self.route.path
+            or scope["method"] != "POST"
+            or loaded is None
+            or not _sized_json(scope)
+            or refusal(scope, configured_key(scope)) is not None
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client left before it finished sending: nobody to answer
+        try:
+            texts = ClassifyRequest.model_validate_json(body).texts
+        except ValidationError:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        scope["route"] = self.route
+        response: Response
+        try:
+            response = classified_response(await classify_texts(loaded, texts, client_gone(scope)))
+        except InferError as exc:
+            response = domain_error_response(exc, rest_http_error, scope["path"])
+        await response(scope, receive, send)
+
+
+def _sized_json(scope: Scope) -> bool:
+    """A JSON body with a Content-Length (which the request middleware has held to
+    MAX_BODY_BYTES): a streamed body is left to the route, whose body reading answers the limit's
+    413."""
+    headers = headers_of(scope)
+    return headers.json_body and headers.content_length is not None
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` that hands over the already-read body once, then the server's own messages."""
+    pending = True
+
+    async def replaying() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replaying

@@ -1,0 +1,157 @@
+"""The files a trained model is shipped as, and the checks made before serving them.
+
+model.safetensors (weights, no pickle), vocab.json (tokenizer), config.json (architecture, labels,
+max length, checksums of the other files, headline metrics). Anything that does not match is
+refused with the name of the file at fault, so a half-valid model is never served.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
+
+from app.core.architecture import ModelConfig
+from app.core.network import RNNClassifier
+from app.core.tokenizer import TOKENIZER_SETTINGS, Tokenizer
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+VOCAB_FILE = "vocab.json"
+CONFIG_FILE = "config.json"
+
+
+class ArtifactError(Exception):
+    """An artifact is missing, corrupted or inconsistent; `file` names the one at fault."""
+
+    def __init__(self, file: str, reason: str) -> None:
+        super().__init__(f"{file}: {reason}")
+        self.file = file
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    model: RNNClassifier
+    tokenizer: Tokenizer
+    labels: list[str]
+    max_length: int
+    config: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.config["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.config["version"])
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the weights: identifies exactly which model answered."""
+        return str(self.config["files"][WEIGHTS_FILE])
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_artifacts(
+    directory: Path,
+    model: RNNClassifier,
+    tokenizer: Tokenizer,
+    labels: list[str],
+    max_length: int,
+    name: str,
+    version: str,
+    extra: dict[str, Any],
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE))
+    # safetensors writes 0600; a container user other than the trainer must be able to read it.
+    (directory / WEIGHTS_FILE).chmod(0o644)
+    tokenizer.save(directory / VOCAB_FILE)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "labels": labels,
+        "max_length": max_length,
+        "model": model.config.to_dict(),
+        "tokenizer": {"file": VOCAB_FILE, **TOKENIZER_SETTINGS},
+        "files": {f: sha256_of(directory / f) for f in (WEIGHTS_FILE, VOCAB_FILE)},
+        **extra,
+    }
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def _read(directory: Path, file: str) -> bytes:
+    try:
+        return (directory / file).read_bytes()
+    except FileNotFoundError as exc:
+        raise ArtifactError(file, f"missing in {directory}") from exc
+    except OSError as exc:  # e.g. a mounted model whose files the service user cannot read
+        raise ArtifactError(file, f"cannot be read ({exc.strerror})") from exc
+
+
+def _parse_config(raw: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(CONFIG_FILE, f"not valid JSON ({exc})") from exc
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if not isinstance(config, dict) or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ArtifactError(
+            CONFIG_FILE,
+            f"format_version {version!r} is not supported (this service reads up to {FORMAT_VERSION})",
+        )
+    return config
+
+
+def _verified(directory: Path, file: str, config: dict[str, Any]) -> bytes:
+    """The file's bytes, read once, so what is checked is exactly what is loaded."""
+    data = _read(directory, file)
+    if hashlib.sha256(data).hexdigest() != config.get("files", {}).get(file):
+        raise ArtifactError(file, "sha256 does not match config.json (corrupted or replaced)")
+    return data
+
+
+def load_artifacts(directory: Path) -> Artifacts:
+    """Load and verify a model directory; raise ArtifactError naming the file at fault."""
+    config = _parse_config(_read(directory, CONFIG_FILE))
+    weights = _verified(directory, WEIGHTS_FILE, config)
+    vocab = _verified(directory, VOCAB_FILE, config)
+    try:
+        tokenizer = Tokenizer.from_json(vocab.decode("utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ArtifactError(VOCAB_FILE, str(exc)) from exc
+    try:
+        model_config = ModelConfig(**config["model"])
+        labels = [str(label) for label in config["labels"]]
+        max_length = int(config["max_length"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(CONFIG_FILE, f"bad or missing field ({exc})") from exc
+    if model_config.vocab_size != len(tokenizer):
+        raise ArtifactError(
+            VOCAB_FILE,
+            f"{len(tokenizer)} tokens, but the model was built for {model_config.vocab_size}",
+        )
+    if model_config.num_classes != len(labels) or len(labels) < 2:
+        raise ArtifactError(
+            CONFIG_FILE, f"{len(labels)} labels for {model_config.num_classes} classes"
+        )
+    model = RNNClassifier(model_config)
+    try:
+        model.load_state_dict(load_safetensors(weights), strict=True)
+    except Exception as exc:  # unparsable file, wrong tensor names or shapes
+        raise ArtifactError(WEIGHTS_FILE, f"does not fit the configured model ({exc})") from exc
+    model.eval()
+    return Artifacts(model, tokenizer, labels, max_length, config)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,109 @@
+"""The classifier: word ids -> embedding -> recurrent layer -> dense -> class scores.
+
+Sequences are packed, so the recurrent layer never reads padding, and pooling masks it out: a
+text gets the same probabilities alone as inside a batch of longer texts.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from app.core.architecture import ModelConfig
+from app.core.padding import pad
+from app.core.tokenizer import PAD_ID
+
+RNN_TYPES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def numpy_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """The state dict as float32 numpy arrays, by torch's names (what ONNX graphs are built from)."""
+    return {name: t.detach().cpu().float().numpy() for name, t in model.state_dict().items()}
+
+
+def collate(
+    sequences: list[list[int]], device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pad` as tensors: ids [B, T] on `device`, lengths [B] on CPU (as packing wants them)."""
+    ids, lengths = pad(sequences)
+    return torch.from_numpy(ids).to(device), torch.from_numpy(lengths)
+
+
+class RNNClassifier(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=PAD_ID)
+        # Small initial vectors (Keras' default range): N(0, 1) ones saturate the recurrent gates
+        # and the model learns far slower from scratch.
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+        self.rnn = RNN_TYPES[config.rnn_type](
+            config.embedding_dim,
+            config.hidden_dim,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        directions = 2 if config.bidirectional else 1
+        self._mean = config.pooling == "max_mean"
+        features = config.hidden_dim * directions * (2 if self._mean else 1)
+        self.dense = nn.Linear(features, config.num_classes)
+
+    def encode(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Recurrent layer over the real tokens only: [B, T, E] -> [B, H * directions]."""
+        # Without padding (one text, or equal lengths) packing changes nothing but costs time.
+        padded_batch = bool((lengths != embedded.shape[1]).any())
+        inputs = (
+            pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            if padded_batch
+            else embedded
+        )
+        outputs, hidden = self.rnn(inputs)
+        if self.config.pooling == "last":
+            if isinstance(hidden, tuple):  # LSTM returns (h_n, c_n)
+                hidden = hidden[0]
+            # hidden: [layers * directions, B, H]; the last layer's directions, side by side.
+            directions = 2 if self.config.bidirectional else 1
+            return torch.cat(list(hidden[-directions:]), dim=-1)
+        if not padded_batch:
+            pooled = outputs.max(dim=1).values
+            return torch.cat([pooled, outputs.mean(dim=1)], -1) if self._mean else pooled
+        padded, _ = pad_packed_sequence(outputs, batch_first=True, padding_value=float("-inf"))
+        pooled = padded.max(dim=1).values
+        if not self._mean:
+            return pooled
+        real = padded.masked_fill(padded == float("-inf"), 0.0)
+        mean = real.sum(dim=1) / lengths.to(real.device).unsqueeze(1)
+        return torch.cat([pooled, mean], dim=-1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class scores (logits) [B, C]; softmax them for probabilities."""
+        embedded = self.dropout(self.embedding(ids))
+        logits: torch.Tensor = self.dense(self.dropout(self.encode(embedded, lengths)))
+        return logits
+
+    def trace(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every stage of one forward pass, for looking at a prediction layer by layer.
+
+        `rnn_steps` is the recurrent layer's output at every time step (zeros at padding),
+        `rnn` the pooled features the dense layer reads.
+        """
+        embedded = self.embedding(ids)
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        steps, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
+        features = self.encode(embedded, lengths)
+        logits = self.dense(features)
+        return {
+            "token_ids": ids,
+            "embedding": embedded,
+            "rnn_steps": steps,
+            "rnn": features,
+            "dense": logits,
+            "softmax": torch.softmax(logits, dim=-1),
+        }

@@ -1,0 +1,17 @@
+"""Word id lists of different lengths as one padded batch."""
+
+from itertools import chain
+
+import numpy as np
+
+from app.core.tokenizer import PAD_ID
+
+
+def pad(sequences: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pad id lists to the longest one in the batch: (ids [B, T], lengths [B]), int64 arrays."""
+    # Vectorized: building the array row by row costs more than a small model's forward pass.
+    lengths = np.fromiter(map(len, sequences), np.int64, count=len(sequences))
+    flat = np.fromiter(chain.from_iterable(sequences), np.int64, count=int(lengths.sum()))
+    ids = np.full((len(sequences), int(lengths.max())), PAD_ID, np.int64)
+    ids[np.arange(ids.shape[1]) < lengths[:, None]] = flat
+    return ids, lengths

@@ -1,0 +1,1 @@
+"""HTTP plumbing every protocol shares: middleware, API keys, error bodies, dependencies, shutdown."""

@@ -1,0 +1,29 @@
+"""The /explain flow: validate and tokenize, take an explanation slot, explain on a worker thread."""
+
+import asyncio
+import time
+
+from app import metrics
+from app.infer.classify import encode_texts_off_loop
+from app.infer.occlusion import explain
+from app.infer.results import Explanation
+from app.infer.state import ExplainSlots, LoadedVersion
+
+
+async def explanations_for(
+    loaded: LoadedVersion, texts: list[str], slots: ExplainSlots
+) -> list[Explanation]:
+    """The explanations of up to MAX_EXPLAIN_TEXTS texts, computed on a worker thread so the event
+    loop keeps serving; not through the batching queue, so /classify is not starved.
+
+    Raises InvalidInput or Overloaded.
+    """
+    encoded = await encode_texts_off_loop(loaded, texts, loaded.settings.max_explain_texts)
+    artifacts = loaded.artifacts
+    with slots.take():
+        started = time.perf_counter()
+        results = await asyncio.to_thread(
+            explain, artifacts.model, artifacts.labels, texts, encoded
+        )
+        metrics.EXPLAIN_LATENCY.observe(time.perf_counter() - started)
+    return results

@@ -1,0 +1,78 @@
+"""What the request path answers, as data: a prediction per text, and an explanation of one.
+
+Pydantic models, so the REST schemas and the OpenAPI document reuse them as they are; the classify
+flow builds the same shape as plain dicts (app/infer/classify.py), which serialize faster.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.core.tokenizer import Encoded
+
+
+class Prediction(BaseModel):
+    label: str = Field(description="The most probable label")
+    score: float = Field(description="Probability of `label`")
+    probabilities: dict[str, float] = Field(description="Probability of every label; they sum to 1")
+    truncated: bool = Field(description="True when the text was cut to the model's max length")
+    tokens: int = Field(description="Word tokens in the text, before truncation")
+
+
+class InputLayer(BaseModel):
+    tokens: list[str] = Field(description="Word tokens the model reads (after truncation)")
+    ids: list[int] = Field(description="Their vocabulary ids")
+    unknown: list[bool] = Field(description="True where the word is not in the vocabulary (<unk>)")
+    truncated: bool
+
+
+class EmbeddingLayer(BaseModel):
+    shape: list[int] = Field(description="[tokens, embedding size]")
+    norms: list[float] = Field(description="L2 norm of each token's embedding vector")
+
+
+class RnnLayer(BaseModel):
+    shape: list[int] = Field(description="[time steps, hidden size x directions]")
+    step_norms: list[float] = Field(description="L2 norm of the hidden state at each time step")
+    pooling: str = Field(description="How the time steps become one feature vector")
+    pooled_features: int = Field(description="Size of the pooled feature vector")
+
+
+class DenseLayer(BaseModel):
+    logits: dict[str, float] = Field(description="Class scores before softmax")
+
+
+class SoftmaxLayer(BaseModel):
+    probabilities: dict[str, float]
+    label: str
+
+
+class Layers(BaseModel):
+    input: InputLayer
+    embedding: EmbeddingLayer
+    rnn: RnnLayer
+    dense: DenseLayer
+    softmax: SoftmaxLayer
+
+
+class Explanation(Prediction):
+    layers: Layers
+    attributions: dict[str, list[float]] = Field(
+        description="Per label, one value per input token: how much that label's probability "
+        "drops when the token is replaced by <unk> (negative: the label gains without it)"
+    )
+
+
+def prediction(
+    labels: list[str], item: Encoded, row: list[float], best: int | None = None
+) -> dict[str, Any]:
+    """One text's prediction as a dict of the shape of `Prediction` (which validating would slow)."""
+    if best is None:
+        best = max(range(len(row)), key=row.__getitem__)
+    return {
+        "label": labels[best],
+        "score": row[best],
+        "probabilities": dict(zip(labels, row, strict=True)),
+        "truncated": item.truncated,
+        "tokens": item.num_tokens,
+    }

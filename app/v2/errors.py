@@ -1,0 +1,12 @@
+"""How the Open Inference Protocol answers the request path's errors: what REST answers with 422
+is a 400 here, naming the input tensor; the body is the protocol's {"error": "<message>"}."""
+
+from app.http.errors import HttpError, shared_http_error
+from app.infer.errors import InferError, InvalidInput
+from app.v2.schemas import INPUT
+
+
+def v2_http_error(exc: InferError) -> HttpError:
+    if isinstance(exc, InvalidInput):
+        return HttpError(400, "validation", f"input {INPUT!r}: {exc}")
+    return shared_http_error(exc)

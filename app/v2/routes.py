@@ -1,0 +1,170 @@
+"""The Open Inference Protocol (KServe v2 / Triton) REST routes, on the same classify flow as
+/classify (app/infer/classify.py): the same tokenizer, limits, queue and metrics, so v2 and
+/classify requests share batches.
+
+Errors under /v2 have the protocol's shape, {"error": "<message>"} (app/v2/errors.py).
+"""
+
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from app.http.auth import ApiKeyRoute
+from app.http.dependencies import READY, ClientGoneDep, LoadedDep
+from app.http.errors import OIP_PREFIX, HttpError
+from app.infer.classify import classify_texts
+from app.infer.state import LoadedVersion
+from app.v2.codec import HEADER_LENGTH, TensorError
+from app.v2.schemas import (
+    INFER_ERROR_RESPONSES,
+    INFER_OPENAPI,
+    INPUT,
+    LABEL,
+    OIP_ERROR_RESPONSES,
+    PROBABILITIES,
+    InferResponse,
+    Live,
+    ModelMetadata,
+    ModelReady,
+    Ready,
+    ServerMetadata,
+    TensorMetadata,
+)
+from app.v2.tensors import decode_request, infer_response
+
+TAGS: list[str | Enum] = ["open inference protocol (v2)"]
+router = APIRouter(prefix=OIP_PREFIX, tags=TAGS)
+keyed = APIRouter(prefix=OIP_PREFIX, tags=TAGS, route_class=ApiKeyRoute)
+
+SERVER_NAME = "rnn-text-classifier"
+
+
+def get_named_version(name: str, loaded: LoadedDep) -> LoadedVersion:
+    """The model the path names, or 404: this server has one, named as in its config.json."""
+    if name != loaded.ref.name:
+        raise HttpError(
+            404, "not_found", f"unknown model {name!r}; this server has {loaded.ref.name!r}"
+        )
+    return loaded
+
+
+NamedDep = Annotated[LoadedVersion, Depends(get_named_version)]
+
+
+def check_version(version: str, loaded: NamedDep) -> None:
+    if version != loaded.ref.version:
+        raise HttpError(
+            404,
+            "not_found",
+            f"unknown version {version!r} of model {loaded.ref.name!r}; it has "
+            f"{loaded.ref.version!r}",
+        )
+
+
+# The /versions/{version} form of a route: the same handler after this check.
+VERSIONED = [Depends(check_version)]
+
+
+@router.get("", response_model=ServerMetadata, responses=OIP_ERROR_RESPONSES)
+async def server_metadata(request: Request) -> ServerMetadata:
+    return ServerMetadata(
+        name=SERVER_NAME, version=request.app.version, extensions=["binary_tensor_data"]
+    )
+
+
+@router.get("/health/live", response_model=Live, responses=OIP_ERROR_RESPONSES)
+async def server_live() -> Live:
+    return Live(live=True)
+
+
+@router.get(
+    "/health/ready", response_model=Ready, responses=OIP_ERROR_RESPONSES, dependencies=READY
+)
+async def server_ready() -> Ready:
+    return Ready(ready=True)
+
+
+@router.get(
+    "/models/{name}",
+    response_model=ModelMetadata,
+    response_model_exclude_none=True,
+    responses=OIP_ERROR_RESPONSES,
+)
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=ModelMetadata,
+    response_model_exclude_none=True,
+    responses=OIP_ERROR_RESPONSES,
+    dependencies=VERSIONED,
+)
+async def model_metadata(loaded: NamedDep) -> ModelMetadata:
+    artifacts = loaded.artifacts
+    return ModelMetadata(
+        name=loaded.ref.name,
+        versions=[loaded.ref.version],
+        platform=loaded.engine.name,
+        inputs=[TensorMetadata(name=INPUT, datatype="BYTES", shape=[-1])],
+        outputs=[
+            TensorMetadata(
+                name=PROBABILITIES,
+                datatype="FP32",
+                shape=[-1, len(artifacts.labels)],
+                parameters={"labels": artifacts.labels},
+            ),
+            TensorMetadata(name=LABEL, datatype="BYTES", shape=[-1]),
+        ],
+    )
+
+
+@router.get(
+    "/models/{name}/ready",
+    response_model=ModelReady,
+    responses=OIP_ERROR_RESPONSES,
+    dependencies=READY,
+)
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=ModelReady,
+    responses=OIP_ERROR_RESPONSES,
+    dependencies=[*VERSIONED, *READY],
+)
+async def model_ready(loaded: NamedDep) -> ModelReady:
+    return ModelReady(name=loaded.ref.name, ready=True)
+
+
+_INFER_ROUTE = {
+    "response_class": Response,
+    "responses": {
+        200: {
+            "model": InferResponse,
+            "description": "JSON, or (when an output is binary) a JSON header of "
+            f"{HEADER_LENGTH} bytes followed by the binary outputs",
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        },
+        **INFER_ERROR_RESPONSES,
+    },
+    "openapi_extra": INFER_OPENAPI,
+    "summary": "Classify texts (Open Inference Protocol)",
+}
+
+
+@keyed.post("/models/{name}/infer", **_INFER_ROUTE)  # type: ignore[arg-type]
+@keyed.post(
+    "/models/{name}/versions/{version}/infer",
+    dependencies=VERSIONED,
+    **_INFER_ROUTE,  # type: ignore[arg-type]
+)
+async def infer(request: Request, loaded: NamedDep, client_gone: ClientGoneDep) -> Response:
+    """Texts in the BYTES input TEXT ([N] or [N, 1]); outputs PROBABILITIES (FP32 [N, labels],
+    in the metadata's label order) and LABEL (BYTES [N])."""
+    # The body is read raw: with the binary tensor extension it is not JSON, and tritonclient
+    # sends no Content-Type. The middleware has already bounded it by MAX_BODY_BYTES.
+    try:
+        decoded = decode_request(await request.body(), request.headers.get(HEADER_LENGTH))
+    except TensorError as exc:
+        raise HttpError(400, "validation", str(exc)) from exc
+    classified = await classify_texts(loaded, decoded.texts, client_gone)
+    return infer_response(
+        classified.ref, decoded, classified.probabilities, classified.best_labels()
+    )
