@@ -1,11 +1,10 @@
-# RNN text classifier: FastAPI service on CPU torch, with the trained model in model_artifacts/.
+# RNN text classifier: FastAPI service on ONNX Runtime (no torch), with the trained model in
+# model_artifacts/.
 #
 #   docker build -t rnn-text-classifier .        (or: docker compose up --build)
 #
-# torch comes from the PyTorch CPU wheel index by default (plain PyPI torch is a multi-GB CUDA
-# build). To use another index: --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu124
-# To build without that index: put the torch wheel in wheels/ (pip download --no-deps -d wheels
-# torch==<pinned version>); a torch wheel found there is used instead of the index.
+# The serving install needs no torch; for ENGINE=torch or a GPU, build on this image and add the
+# torch extra (README: Docker).
 
 # --- builder: a venv holding the dependencies, and a wheel of the project ---------------------
 FROM python:3.11-slim AS builder
@@ -20,21 +19,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN python -m venv /opt/venv
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so a code change reuses this (large) layer.
+# Dependencies first, from pyproject.toml alone, so a code change reuses this layer.
 COPY pyproject.toml ./
-COPY wheels/ /wheels/
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n'); open('/tmp/torch.txt', 'w').write(''.join(d + '\n' for d in deps if d.startswith('torch')))" \
- && set -- /wheels/torch-*.whl \
- && if [ -e "$1" ]; then \
-        echo "torch: from wheels/ ($*)"; \
-        pip install --no-cache-dir --no-index --no-deps --find-links /wheels -r /tmp/torch.txt; \
-    else \
-        echo "torch: from $TORCH_INDEX_URL"; \
-        pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" -r /tmp/torch.txt; \
-    fi \
- && pip install --no-cache-dir --find-links /wheels -r /tmp/requirements.txt \
- && python -c "import torch; print('torch', torch.__version__)"
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+ && pip install --no-cache-dir -r /tmp/requirements.txt \
+ && python -c "import onnxruntime; print('onnxruntime', onnxruntime.__version__)"
 
 COPY README.md ./
 COPY app/ app/

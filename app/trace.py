@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from app.core.artifacts import load_artifacts
+from app.engines.onnx_runtime import OnnxEngine
 from app.infer.occlusion import explain
 from app.infer.results import Explanation
 
@@ -50,8 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=Path("model_artifacts"))
     args = parser.parse_args(argv)
     artifacts = load_artifacts(args.model_dir)
+    engine = OnnxEngine(artifacts.architecture, artifacts.weights, threads=1)
     encoded = [artifacts.tokenizer.encode(text, artifacts.max_length) for text in args.texts]
-    explained = explain(artifacts.model, artifacts.labels, args.texts, encoded)
+    explained = explain(engine, artifacts.architecture, artifacts.labels, args.texts, encoded)
     for text, explanation in zip(args.texts, explained, strict=True):
         print(render(text, explanation), end="\n\n")
 

@@ -31,7 +31,6 @@ import torch
 from servers import BENCH, ROOT, code_version, cpu_model, loadavg, log, shown_path
 
 from app.core.artifacts import load_artifacts
-from app.core.network import numpy_weights
 from app.engines.onnx_runtime import OnnxEngine
 from app.engines.torch_eager import TorchEngine
 
@@ -93,10 +92,8 @@ def main() -> None:
         texts = [row["text"] for row in csv.DictReader(f) if row["text"].strip()]
     sequences = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
     engines: dict[str, Predict] = {
-        "torch": TorchEngine(artifacts, torch.device("cpu"), threads=1).predict,
-        "onnx": OnnxEngine(
-            artifacts.model.config, numpy_weights(artifacts.model), threads=1
-        ).predict,
+        "torch": TorchEngine(artifacts, "cpu", threads=1).predict,
+        "onnx": OnnxEngine(artifacts.architecture, artifacts.weights, threads=1).predict,
     }
     rng = random.Random(args.seed)
     load_start = loadavg()

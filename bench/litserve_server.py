@@ -19,7 +19,7 @@ import torch
 
 from app.api.schemas import ClassifyRequest, ClassifyResponse
 from app.core.artifacts import Artifacts, load_artifacts
-from app.core.network import collate
+from app.core.network import collate, from_weights
 from app.core.tokenizer import Encoded
 from app.infer.results import Prediction, prediction
 from app.infer.state import ModelRef
@@ -36,6 +36,7 @@ class ClassifierAPI(ls.LitAPI):  # type: ignore[misc]
         self.artifacts: Artifacts = load_artifacts(
             Path(os.environ.get("MODEL_DIR", "model_artifacts"))
         )
+        self.network = from_weights(self.artifacts.architecture, self.artifacts.weights)
 
     def decode_request(self, request: ClassifyRequest) -> list[Encoded]:
         a = self.artifacts
@@ -48,7 +49,7 @@ class ClassifierAPI(ls.LitAPI):  # type: ignore[misc]
         """One forward pass over every text of every request in the batch."""
         ids, lengths = collate([item.ids for encoded in requests for item in encoded])
         with torch.inference_mode():
-            rows = torch.softmax(self.artifacts.model(ids, lengths), dim=-1).tolist()
+            rows = torch.softmax(self.network(ids, lengths), dim=-1).tolist()
         answers, start = [], 0
         for encoded in requests:
             answers.append((encoded, rows[start : start + len(encoded)]))

@@ -19,7 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 
 from app.api.schemas import ClassifyRequest, ClassifyResponse, Health
 from app.core.artifacts import Artifacts, load_artifacts
-from app.core.network import collate
+from app.core.network import collate, from_weights
 from app.infer.results import Prediction, prediction
 from app.infer.state import ModelRef
 
@@ -28,6 +28,7 @@ from app.infer.state import ModelRef
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
     app.state.artifacts = load_artifacts(Path(os.environ.get("MODEL_DIR", "model_artifacts")))
+    app.state.network = from_weights(app.state.artifacts.architecture, app.state.artifacts.weights)
     yield
 
 
@@ -40,7 +41,7 @@ async def classify(body: ClassifyRequest, request: Request) -> Any:
     encoded = [artifacts.tokenizer.encode(text, artifacts.max_length) for text in body.texts]
     ids, lengths = collate([item.ids for item in encoded])
     with torch.inference_mode():
-        probabilities = torch.softmax(artifacts.model(ids, lengths), dim=-1).tolist()
+        probabilities = torch.softmax(request.app.state.network(ids, lengths), dim=-1).tolist()
     results = [
         Prediction(**prediction(artifacts.labels, item, row))
         for item, row in zip(encoded, probabilities, strict=True)

@@ -7,10 +7,8 @@
 #  - the engine is Debian's docker.io, started by hand on a private socket and data root in a temp dir;
 #  - FROM python:3.11-slim is satisfied by a local stand-in of the same tag built with debootstrap
 #    (Debian bookworm + its python3 3.11, trusting the host's CA bundle for pip behind the proxy);
-#  - torch comes from wheels/ (pip download of the pinned version), as the PyTorch index is unreachable.
-# Everything it makes lives in the temp dir, except the torch wheel in wheels/, removed again when
-# this script put it there. Env: SMOKE_WORKERS (default 2: also exercises the multiprocess metrics
-# dir on the read-only root filesystem), KEEP_WHEELS=1 to keep a downloaded torch wheel.
+# Everything it makes lives in the temp dir. Env: SMOKE_WORKERS (default 2: also exercises the
+# multiprocess metrics dir on the read-only root filesystem).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,7 +21,6 @@ die() { log "FAIL: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (installs packages, starts dockerd)"
 
 DPID=""
-WHEELS_ADDED=()
 cleanup() {
     local rc=$?
     set +e
@@ -58,7 +55,6 @@ cleanup() {
     done
     log "teardown: removing $W"
     rm -rf "$W"
-    for f in "${WHEELS_ADDED[@]}"; do rm -f "$f"; done
     if [ "$rc" -eq 0 ]; then log "PASS (total $((SECONDS - T0)) s)"; else log "FAILED (exit $rc) after $((SECONDS - T0)) s"; fi
     exit "$rc"
 }
@@ -117,24 +113,12 @@ RUN update-ca-certificates >/dev/null && ln -s /usr/bin/python3 /usr/local/bin/p
 DF
 docker build -q -t python:3.11-slim "$W/base" >/dev/null
 
-log "fetching the pinned torch wheel into wheels/"
-torch_req=$("$PYTHON" -c "import tomllib; print(next(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if d.startswith('torch')))")
-mkdir -p wheels
-before=$(ls -A wheels/)
-"$PYTHON" -m pip download -q --no-deps -d wheels "$torch_req"
-for f in wheels/*; do
-    case "$f" in wheels/.gitkeep) continue ;; esac
-    grep -qxF "${f#wheels/}" <<<"$before" || WHEELS_ADDED+=("$f")
-done
-[ "${KEEP_WHEELS:-0}" = 1 ] && WHEELS_ADDED=()
-compgen -G 'wheels/torch-*.whl' >/dev/null || die "no torch wheel in wheels/ after pip download $torch_req"
-
 log "docker compose up -d --build --wait (WORKERS=$WORKERS)"
 API_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export API_PORT
 docker compose "${COMPOSE_FILES[@]}" up -d --build --wait --wait-timeout 180 >"$W/up.log" 2>&1 \
     || { tail -n 80 "$W/up.log"; die "build failed or the service did not become healthy"; }
-grep -E '^torch: |^torch [0-9]' "$W/up.log" | sed 's/^/    build: /' || true
+grep -E '^onnxruntime [0-9]' "$W/up.log" | sed 's/^/    build: /' || true
 log "service healthy on 127.0.0.1:$API_PORT; image $(docker image ls rnn-text-classifier:latest --format '{{.Repository}}:{{.Tag}} {{.Size}}')"
 
 log "checking the service"

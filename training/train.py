@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from app.core.artifacts import count_parameters, save_artifacts
-from app.core.network import RNNClassifier
+from app.core.artifacts import save_artifacts
+from app.core.network import RNNClassifier, count_parameters, numpy_weights
 from app.core.tokenizer import Tokenizer, split_words
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
@@ -155,7 +155,8 @@ def write(
 ) -> None:
     save_artifacts(
         args.out,
-        model,
+        model.config,
+        numpy_weights(model),
         tokenizer,
         labels,
         config.max_length,

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Response
 from app import metrics
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import ClassifyRequest, ClassifyResponse, Health, ModelInfo
-from app.core.artifacts import count_parameters
 from app.http.auth import ApiKeyRoute
 from app.http.dependencies import READY, ClientGoneDep, LoadedDep
 from app.infer.classify import Classified, classify_texts
@@ -46,8 +45,8 @@ async def model_info(loaded: LoadedDep) -> ModelInfo:
         labels=artifacts.labels,
         max_length=artifacts.max_length,
         vocab_size=len(artifacts.tokenizer),
-        parameters=count_parameters(artifacts.model),
-        architecture=artifacts.model.config.to_dict(),
+        parameters=artifacts.parameters,
+        architecture=artifacts.architecture.to_dict(),
         metrics=artifacts.config.get("metrics", {}),
         checksum=artifacts.checksum,
         device=loaded.engine.device,

@@ -1,7 +1,11 @@
-"""The network's shape: what `config.json` records and both engines build from."""
+"""The network's shape: what `config.json` records, what the weights file must hold, and what both
+engines build from."""
 
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+# Gate blocks stacked in each recurrent weight matrix (torch's layout).
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
 @dataclass(frozen=True)
@@ -20,3 +24,29 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def pooled_features(self) -> int:
+        """Size of the vector the dense layer reads."""
+        return self.hidden_dim * self.directions * (2 if self.pooling == "max_mean" else 1)
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every tensor of the weights file, by torch's state dict names, and its shape."""
+        gates = GATES[self.rnn_type] * self.hidden_dim
+        shapes: dict[str, tuple[int, ...]] = {
+            "embedding.weight": (self.vocab_size, self.embedding_dim)
+        }
+        for layer in range(self.num_layers):
+            inputs = self.embedding_dim if layer == 0 else self.hidden_dim * self.directions
+            for suffix in [f"_l{layer}", f"_l{layer}_reverse"][: self.directions]:
+                shapes[f"rnn.weight_ih{suffix}"] = (gates, inputs)
+                shapes[f"rnn.weight_hh{suffix}"] = (gates, self.hidden_dim)
+                shapes[f"rnn.bias_ih{suffix}"] = (gates,)
+                shapes[f"rnn.bias_hh{suffix}"] = (gates,)
+        shapes["dense.weight"] = (self.num_classes, self.pooled_features)
+        shapes["dense.bias"] = (self.num_classes,)
+        return shapes

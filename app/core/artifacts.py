@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save_file
+import numpy as np
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save_file
 
 from app.core.architecture import ModelConfig
-from app.core.network import RNNClassifier
 from app.core.tokenizer import TOKENIZER_SETTINGS, Tokenizer
+
+Weights = dict[str, np.ndarray]  # float32 arrays by torch's state dict names
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -35,7 +36,8 @@ class ArtifactError(Exception):
 
 @dataclass(frozen=True)
 class Artifacts:
-    model: RNNClassifier
+    architecture: ModelConfig
+    weights: Weights
     tokenizer: Tokenizer
     labels: list[str]
     max_length: int
@@ -54,6 +56,10 @@ class Artifacts:
         """sha256 of the weights: identifies exactly which model answered."""
         return str(self.config["files"][WEIGHTS_FILE])
 
+    @property
+    def parameters(self) -> int:
+        return sum(tensor.size for tensor in self.weights.values())
+
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -61,7 +67,8 @@ def sha256_of(path: Path) -> str:
 
 def save_artifacts(
     directory: Path,
-    model: RNNClassifier,
+    architecture: ModelConfig,
+    weights: Weights,
     tokenizer: Tokenizer,
     labels: list[str],
     max_length: int,
@@ -70,8 +77,9 @@ def save_artifacts(
     extra: dict[str, Any],
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_FILE))
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in weights.items()}, str(directory / WEIGHTS_FILE)
+    )
     # safetensors writes 0600; a container user other than the trainer must be able to read it.
     (directory / WEIGHTS_FILE).chmod(0o644)
     tokenizer.save(directory / VOCAB_FILE)
@@ -81,7 +89,7 @@ def save_artifacts(
         "version": version,
         "labels": labels,
         "max_length": max_length,
-        "model": model.config.to_dict(),
+        "model": architecture.to_dict(),
         "tokenizer": {"file": VOCAB_FILE, **TOKENIZER_SETTINGS},
         "files": {f: sha256_of(directory / f) for f in (WEIGHTS_FILE, VOCAB_FILE)},
         **extra,
@@ -144,14 +152,25 @@ def load_artifacts(directory: Path) -> Artifacts:
         raise ArtifactError(
             CONFIG_FILE, f"{len(labels)} labels for {model_config.num_classes} classes"
         )
-    model = RNNClassifier(model_config)
+    return Artifacts(
+        model_config, _weights(weights, model_config), tokenizer, labels, max_length, config
+    )
+
+
+def _weights(data: bytes, architecture: ModelConfig) -> Weights:
+    """The tensors of the weights file, exactly the ones the architecture needs, as float32."""
     try:
-        model.load_state_dict(load_safetensors(weights), strict=True)
-    except Exception as exc:  # unparsable file, wrong tensor names or shapes
-        raise ArtifactError(WEIGHTS_FILE, f"does not fit the configured model ({exc})") from exc
-    model.eval()
-    return Artifacts(model, tokenizer, labels, max_length, config)
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        weights = load_safetensors(data)
+    except Exception as exc:  # not a safetensors file
+        raise ArtifactError(WEIGHTS_FILE, f"cannot be read as safetensors ({exc})") from exc
+    expected = architecture.weight_shapes()
+    found = {name: tuple(tensor.shape) for name, tensor in weights.items()}
+    if found != expected:
+        wrong = sorted(n for n in expected.keys() | found.keys() if found.get(n) != expected.get(n))
+        raise ArtifactError(
+            WEIGHTS_FILE,
+            "does not fit the configured model (tensors missing, unexpected or of the wrong shape: "
+            + ", ".join(f"{n} {found.get(n)} for {expected.get(n)}" for n in wrong[:5])
+            + ")",
+        )
+    return {name: tensor.astype(np.float32, copy=False) for name, tensor in weights.items()}

@@ -4,21 +4,32 @@ Sequences are packed, so the recurrent layer never reads padding, and pooling ma
 text gets the same probabilities alone as inside a batch of longer texts.
 """
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from app.core.architecture import ModelConfig
+from app.core.artifacts import Weights
 from app.core.padding import pad
 from app.core.tokenizer import PAD_ID
 
 RNN_TYPES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
-def numpy_weights(model: nn.Module) -> dict[str, np.ndarray]:
-    """The state dict as float32 numpy arrays, by torch's names (what ONNX graphs are built from)."""
+def numpy_weights(model: nn.Module) -> Weights:
+    """The state dict as float32 numpy arrays, by torch's names: what the weights file holds."""
     return {name: t.detach().cpu().float().numpy() for name, t in model.state_dict().items()}
+
+
+def from_weights(config: ModelConfig, weights: Weights) -> "RNNClassifier":
+    """The network in eval mode with these (verified) weights."""
+    model = RNNClassifier(config)
+    model.load_state_dict({name: torch.from_numpy(t) for name, t in weights.items()}, strict=True)
+    return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def collate(

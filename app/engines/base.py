@@ -1,9 +1,21 @@
-"""What the batch runner needs of an engine, and nothing more: another engine plugs in without
-touching the queue or the runner."""
+"""What the request path needs of an engine, and nothing more: another engine plugs in without
+touching the queue, the runner or /explain."""
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every stage of one forward pass, batch first, for looking at a prediction layer by layer.
+    Past a text's end, `rnn_steps` rows are zeros and `embedding` rows the padding's vector."""
+
+    embedding: np.ndarray  # [B, T, E]
+    rnn_steps: np.ndarray  # [B, T, H * directions]: the last recurrent layer at every step
+    logits: np.ndarray  # [B, C]
+    probabilities: np.ndarray  # [B, C]
 
 
 class Engine(Protocol):
@@ -12,4 +24,8 @@ class Engine(Protocol):
 
     def predict(self, sequences: list[list[int]]) -> np.ndarray:
         """Probabilities [len(sequences), classes], float32, in input order."""
+        ...
+
+    def trace(self, sequences: list[list[int]]) -> Trace:
+        """The stages of the forward pass of each sequence, in input order."""
         ...

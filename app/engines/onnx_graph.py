@@ -12,6 +12,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from app.core.architecture import ModelConfig
+from app.core.artifacts import Weights
 
 # ReduceMax takes its axes as an input from opset 18 on; IR 8 is the version opset 18 came with.
 OPSET = 18
@@ -25,11 +26,6 @@ GATE_ORDER = {
     "lstm": [0, 3, 1, 2],  # torch i, f, g, o -> ONNX i, o, f, c
 }
 ONNX_OPS = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
-
-
-Weights = dict[
-    str, np.ndarray
-]  # by torch's state dict names: "embedding.weight", "rnn.weight_ih_l0", ...
 
 
 def _recurrent_weights(config: ModelConfig, weights: Weights, layer: int) -> dict[str, np.ndarray]:
@@ -141,12 +137,17 @@ def _pooled(g: _GraphBuilder, pooling: str, outputs: str, final: str) -> str:
     return features
 
 
-def build_graph(config: ModelConfig, weights: Weights) -> onnx.ModelProto:
+# The extra outputs of a tracing graph: each stage of the forward pass, for /explain.
+TRACE_OUTPUTS = ("embedded", "steps", "logits")
+
+
+def build_graph(config: ModelConfig, weights: Weights, trace: bool = False) -> onnx.ModelProto:
     """The classifier as ONNX: ids [B, T] int64, lengths [B] int32 -> probabilities [B, C].
 
     Pooling over time steps also takes `real` [T, 1, B, 1], bool: step t is one of text b's
     tokens, not padding (`real_steps`; numpy builds it in one step where the graph took seven
-    nodes, a measurable share of a one-text run).
+    nodes, a measurable share of a one-text run). With `trace`, the graph also outputs the
+    embedded tokens [T, B, E], the last recurrent layer's steps [T, D, B, H] and the logits.
     """
     g = _GraphBuilder()
     outputs, final = _recurrent_layers(g, config, weights)
@@ -164,15 +165,27 @@ def build_graph(config: ModelConfig, weights: Weights) -> onnx.ModelProto:
         inputs.append(
             helper.make_tensor_value_info("real", TensorProto.BOOL, ["steps", 1, "batch", 1])
         )
+    outputs_info = [
+        helper.make_tensor_value_info(
+            "probabilities", TensorProto.FLOAT, ["batch", config.num_classes]
+        )
+    ]
+    if trace:
+        g.add("Identity", [outputs], "steps")
+        outputs_info += [
+            helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["steps", "batch", "e"]),
+            helper.make_tensor_value_info(
+                "steps", TensorProto.FLOAT, ["steps", config.directions, "batch", "h"]
+            ),
+            helper.make_tensor_value_info(
+                "logits", TensorProto.FLOAT, ["batch", config.num_classes]
+            ),
+        ]
     graph = helper.make_graph(
         g.nodes,
         f"{config.rnn_type}_classifier",
         inputs=inputs,
-        outputs=[
-            helper.make_tensor_value_info(
-                "probabilities", TensorProto.FLOAT, ["batch", config.num_classes]
-            )
-        ],
+        outputs=outputs_info,
         initializer=[numpy_helper.from_array(v, name) for name, v in g.constants.items()],
     )
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

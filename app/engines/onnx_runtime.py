@@ -10,8 +10,10 @@ import numpy as np
 import onnxruntime as ort
 
 from app.core.architecture import ModelConfig
+from app.core.artifacts import Weights
 from app.core.padding import pad
-from app.engines.onnx_graph import Weights, build_graph
+from app.engines.base import Trace
+from app.engines.onnx_graph import TRACE_OUTPUTS, build_graph
 
 # A batch runs as groups of texts of similar length, because ONNX Runtime's recurrent op steps every
 # row up to the longest one (masked, but computed). A group ends where a text is more than a
@@ -52,8 +54,10 @@ class OnnxEngine:
         # One graph run at a time per worker, each op parallel inside: no inter-op pool to feed.
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # One graph with the trace outputs too: a run that asks for the probabilities only costs
+        # the same as without them (measured), and /explain needs no second copy of the weights.
         self.session = ort.InferenceSession(
-            build_graph(config, weights).SerializeToString(),
+            build_graph(config, weights, trace=True).SerializeToString(),
             options,
             providers=["CPUExecutionProvider"],
         )
@@ -65,16 +69,28 @@ class OnnxEngine:
         lengths = np.fromiter(map(len, sequences), np.int64, count=len(sequences))
         groups = length_groups(lengths)
         if len(groups) == 1:
-            return self._run(sequences)
+            return self._run(sequences, ["probabilities"])[0]
         probabilities = np.empty((len(sequences), self._classes), np.float32)
         for rows in groups:
-            probabilities[rows] = self._run([sequences[i] for i in rows])
+            probabilities[rows] = self._run([sequences[i] for i in rows], ["probabilities"])[0]
         return probabilities
 
-    def _run(self, sequences: list[list[int]]) -> np.ndarray:
+    def trace(self, sequences: list[list[int]]) -> Trace:
+        probabilities, embedded, steps, logits = self._run(
+            sequences, ["probabilities", *TRACE_OUTPUTS]
+        )
+        # Time-major [T, B, ...] -> [B, T, ...]; directions side by side, as torch has them.
+        t, d, b, h = steps.shape
+        return Trace(
+            embedding=embedded.transpose(1, 0, 2),
+            rnn_steps=steps.transpose(2, 0, 1, 3).reshape(b, t, d * h),
+            logits=logits,
+            probabilities=probabilities,
+        )
+
+    def _run(self, sequences: list[list[int]], outputs: list[str]) -> list[np.ndarray]:
         ids, lengths = pad(sequences)
         feeds = {"ids": ids, "lengths": lengths.astype(np.int32)}
         if self._pools_over_steps:
             feeds["real"] = real_steps(lengths, ids.shape[1])
-        (probabilities,) = self.session.run(["probabilities"], feeds)
-        return np.asarray(probabilities, np.float32)
+        return [np.asarray(value, np.float32) for value in self.session.run(outputs, feeds)]

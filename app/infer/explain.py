@@ -23,7 +23,7 @@ async def explanations_for(
     with slots.take():
         started = time.perf_counter()
         results = await asyncio.to_thread(
-            explain, artifacts.model, artifacts.labels, texts, encoded
+            explain, loaded.engine, artifacts.architecture, artifacts.labels, texts, encoded
         )
         metrics.EXPLAIN_LATENCY.observe(time.perf_counter() - started)
     return results

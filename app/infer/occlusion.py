@@ -13,10 +13,11 @@ batch, where integrated gradients takes tens of gradient steps per text. Its lim
 token at a time, so two words that stand in for each other each look weaker than they are.
 """
 
-import torch
+import numpy as np
 
-from app.core.network import RNNClassifier, collate
+from app.core.architecture import ModelConfig
 from app.core.tokenizer import UNK_ID, UNK_TOKEN, Encoded, split_words
+from app.engines.base import Engine, Trace
 from app.infer.results import (
     DenseLayer,
     EmbeddingLayer,
@@ -39,19 +40,48 @@ def input_words(text: str, encoded: Encoded) -> list[str]:
     return split_words(text)[: len(encoded.ids)] or [UNK_TOKEN]
 
 
-@torch.inference_mode()
+def _layers(
+    text: str, item: Encoded, trace: Trace, index: int, architecture: ModelConfig, labels: list[str]
+) -> Layers:
+    length = len(item.ids)
+    embedded, steps = trace.embedding[index, :length], trace.rnn_steps[index, :length]
+    probabilities = trace.probabilities[index].tolist()
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return Layers(
+        input=InputLayer(
+            tokens=input_words(text, item),
+            ids=item.ids,
+            unknown=[i == UNK_ID for i in item.ids],
+            truncated=item.truncated,
+        ),
+        embedding=EmbeddingLayer(
+            shape=list(embedded.shape), norms=np.linalg.norm(embedded, axis=-1).tolist()
+        ),
+        rnn=RnnLayer(
+            shape=list(steps.shape),
+            step_norms=np.linalg.norm(steps, axis=-1).tolist(),
+            pooling=architecture.pooling,
+            pooled_features=architecture.pooled_features,
+        ),
+        dense=DenseLayer(logits=dict(zip(labels, trace.logits[index].tolist(), strict=True))),
+        softmax=SoftmaxLayer(
+            probabilities=dict(zip(labels, probabilities, strict=True)), label=labels[best]
+        ),
+    )
+
+
 def explain(
-    model: RNNClassifier, labels: list[str], texts: list[str], encoded: list[Encoded]
+    engine: Engine,
+    architecture: ModelConfig,
+    labels: list[str],
+    texts: list[str],
+    encoded: list[Encoded],
 ) -> list[Explanation]:
-    """One explanation per text; runs on the device the torch model is on."""
-    device = next(model.parameters()).device
+    """One explanation per text: every occluded copy of every text in one batched prediction,
+    and one traced forward pass of the texts themselves."""
     variants = [occlusion_variants(item.ids) for item in encoded]
-    rows = [row for text_variants in variants for row in text_variants]
-    probabilities = torch.softmax(model(*collate(rows, device)), dim=-1).float().cpu()
-    trace = {
-        name: tensor.float().cpu()
-        for name, tensor in model.trace(*collate([i.ids for i in encoded], device)).items()
-    }
+    probabilities = engine.predict([row for text_variants in variants for row in text_variants])
+    trace = engine.trace([item.ids for item in encoded])
     results, start = [], 0
     for index, (text, item) in enumerate(zip(texts, encoded, strict=True)):
         length = len(item.ids)
@@ -59,32 +89,10 @@ def explain(
         whole, occluded = probabilities[start], probabilities[start + 1 : start + 1 + length]
         start += length + 1
         drop = (whole - occluded).T  # [labels, tokens]
-        embedded, steps = trace["embedding"][index, :length], trace["rnn_steps"][index, :length]
-        answer = prediction(labels, item, trace["softmax"][index].tolist())
-        logits = trace["dense"][index].tolist()
-        layers = Layers(
-            input=InputLayer(
-                tokens=input_words(text, item),
-                ids=item.ids,
-                unknown=[i == UNK_ID for i in item.ids],
-                truncated=item.truncated,
-            ),
-            embedding=EmbeddingLayer(
-                shape=list(embedded.shape), norms=embedded.norm(dim=-1).tolist()
-            ),
-            rnn=RnnLayer(
-                shape=list(steps.shape),
-                step_norms=steps.norm(dim=-1).tolist(),
-                pooling=model.config.pooling,
-                pooled_features=trace["rnn"].shape[-1],
-            ),
-            dense=DenseLayer(logits=dict(zip(labels, logits, strict=True))),
-            softmax=SoftmaxLayer(probabilities=answer["probabilities"], label=answer["label"]),
-        )
         results.append(
             Explanation(
-                **answer,
-                layers=layers,
+                **prediction(labels, item, trace.probabilities[index].tolist()),
+                layers=_layers(text, item, trace, index, architecture, labels),
                 attributions=dict(zip(labels, drop.tolist(), strict=True)),
             )
         )

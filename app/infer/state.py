@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app import metrics
-from app.core.artifacts import ArtifactError, Artifacts, count_parameters, load_artifacts
+from app.core.artifacts import ArtifactError, Artifacts, load_artifacts
 from app.engines.base import Engine
 from app.engines.choice import make_engine, warm_up
 from app.infer.errors import NotReady, Overloaded
@@ -102,7 +102,7 @@ def _load_version(settings: Settings) -> LoadedVersion:
         "ready: %s version %s (%d parameters) from %s, engine %s on %s, forward passes %s",
         artifacts.name,
         artifacts.version,
-        count_parameters(artifacts.model),
+        artifacts.parameters,
         settings.model_dir,
         engine.name,
         engine.device,

@@ -73,10 +73,10 @@ def test_request_ids_are_unique_per_request(client: TestClient) -> None:
 def test_unexpected_error_is_a_json_500_without_internals(
     client: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(_: object) -> int:
+    def broken(**_: object) -> None:
         raise RuntimeError("secret detail in /srv/app/internal.py")
 
-    monkeypatch.setattr("app.api.routes.count_parameters", broken)
+    monkeypatch.setattr("app.api.routes.ModelInfo", broken)
     response = client.get("/model", headers={"X-Request-ID": "trace-me"})
     assert response.status_code == 500
     error = response.json()["error"]

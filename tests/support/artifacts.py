@@ -6,7 +6,7 @@ import torch
 
 from app.core.architecture import ModelConfig
 from app.core.artifacts import save_artifacts
-from app.core.network import RNNClassifier
+from app.core.network import RNNClassifier, numpy_weights
 from app.core.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,8 @@ def make_artifacts(
     )  # type: ignore[arg-type]
     save_artifacts(
         directory,
-        model.eval(),
+        model.config,
+        numpy_weights(model),
         tokenizer,
         list(labels),
         max_length,

@@ -104,7 +104,7 @@ def test_tiny_run_with_vectors_writes_artifacts_the_service_loads(tmp_path: Path
     )
     artifacts = load_artifacts(out)
     assert len(artifacts.tokenizer) == report["vocabulary"]["training"] + 200
-    assert artifacts.model.embedding.weight.shape == (len(artifacts.tokenizer), 50)
+    assert artifacts.weights["embedding.weight"].shape == (len(artifacts.tokenizer), 50)
     # A word the 600 snippets never had is still a known word with its own row.
     added = artifacts.tokenizer.tokens[-1]
     assert artifacts.tokenizer.encode(added, 10).ids != [UNK_ID]

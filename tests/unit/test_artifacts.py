@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from app.core.artifacts import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ArtifactError, load_artifacts
-from app.core.network import collate
+from app.core.network import collate, from_weights
 from app.core.tokenizer import Tokenizer
 from tests.support.artifacts import TEXTS, make_artifacts
 
@@ -15,7 +15,7 @@ def predict(directory: Path) -> torch.Tensor:
     artifacts = load_artifacts(directory)
     ids = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in TEXTS]
     with torch.inference_mode():
-        return artifacts.model(*collate(ids))
+        return from_weights(artifacts.architecture, artifacts.weights)(*collate(ids))
 
 
 def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from app.core.architecture import ModelConfig
 from app.core.artifacts import load_artifacts
-from app.core.network import RNNClassifier, collate, numpy_weights
+from app.core.network import RNNClassifier, collate, from_weights, numpy_weights
 from app.engines.onnx_runtime import OnnxEngine
 from tests.support.artifacts import BUNDLED_MODEL, ROOT
 
@@ -107,7 +107,8 @@ def test_bundled_model_on_real_texts() -> None:
     artifacts = load_artifacts(BUNDLED_MODEL)
     sequences = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
     assert len({len(s) for s in sequences}) > 10
-    expected = torch_probabilities(artifacts.model, sequences)
-    got = onnx_engine(artifacts.model, threads=1).predict(sequences)
+    network = from_weights(artifacts.architecture, artifacts.weights)
+    expected = torch_probabilities(network, sequences)
+    got = OnnxEngine(artifacts.architecture, artifacts.weights, threads=1).predict(sequences)
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()

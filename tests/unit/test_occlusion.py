@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from app.core.artifacts import Artifacts, load_artifacts
-from app.core.network import collate
+from app.core.network import collate, from_weights
 from app.core.tokenizer import UNK_ID
+from app.engines.onnx_runtime import OnnxEngine
 from app.engines.torch_eager import TorchEngine
 from app.infer.occlusion import explain, occlusion_variants
 from app.infer.results import Explanation
@@ -36,7 +37,8 @@ def artifacts() -> Artifacts:
 
 def explain_texts(artifacts: Artifacts, texts: list[str]) -> list[Explanation]:
     encoded = [artifacts.tokenizer.encode(text, artifacts.max_length) for text in texts]
-    return explain(artifacts.model, artifacts.labels, texts, encoded)
+    engine = OnnxEngine(artifacts.architecture, artifacts.weights, threads=1)
+    return explain(engine, artifacts.architecture, artifacts.labels, texts, encoded)
 
 
 def test_occlusion_variants_replace_one_token_each() -> None:
@@ -53,10 +55,10 @@ def test_layers_describe_the_text_and_agree_with_the_served_prediction(
 ) -> None:
     texts = ["A gripping, beautifully acted film.", "xyzzyq " * 50]
     explained = explain_texts(artifacts, texts)
-    served = TorchEngine(artifacts, torch.device("cpu"), threads=1).predict(
+    served = TorchEngine(artifacts, "cpu", threads=1).predict(
         [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
     )
-    config = artifacts.model.config
+    config = artifacts.architecture
     for explanation, probabilities in zip(explained, served.tolist(), strict=True):
         layers = explanation.layers
         length = len(layers.input.tokens)
@@ -113,7 +115,8 @@ def test_deleting_the_top_attributed_word_moves_the_prediction_more_than_a_rando
         rows += [ids[:top] + ids[top + 1 :], ids[:other] + ids[other + 1 :]]
         edits.append(explanation)
     with torch.inference_mode():
-        probabilities = torch.softmax(artifacts.model(*collate(rows)), dim=-1)
+        network = from_weights(artifacts.architecture, artifacts.weights)
+        probabilities = torch.softmax(network(*collate(rows)), dim=-1)
     label_index = {label: i for i, label in enumerate(artifacts.labels)}
     top_moves, random_moves = [], []
     for n, explanation in enumerate(edits):
@@ -134,3 +137,32 @@ def test_trace_cli_prints_the_layers_and_the_deciding_word(
         assert layer in out
     # Attributions are listed largest first: the deciding word leads.
     assert out.split("probability drop without it):\n")[1].split()[0] == "tedious"
+
+
+def test_explanations_on_onnx_runtime_equal_the_torch_reference(artifacts: Artifacts) -> None:
+    texts = ["A gripping, beautifully acted film.", "dull", "xyzzyq " * 50]
+    encoded = [artifacts.tokenizer.encode(text, artifacts.max_length) for text in texts]
+    by_engine = [
+        explain(engine, artifacts.architecture, artifacts.labels, texts, encoded)
+        for engine in (
+            OnnxEngine(artifacts.architecture, artifacts.weights, threads=1),
+            TorchEngine(artifacts, "cpu", threads=1),
+        )
+    ]
+    for onnx, reference in zip(*by_engine, strict=True):
+        assert onnx.label == reference.label
+        assert onnx.layers.input == reference.layers.input
+        assert onnx.layers.embedding.shape == reference.layers.embedding.shape
+        assert onnx.layers.rnn.shape == reference.layers.rnn.shape
+        assert onnx.layers.rnn.pooled_features == reference.layers.rnn.pooled_features
+        for got, want in [
+            (onnx.layers.embedding.norms, reference.layers.embedding.norms),
+            (onnx.layers.rnn.step_norms, reference.layers.rnn.step_norms),
+            (onnx.layers.dense.logits, reference.layers.dense.logits),
+            (onnx.layers.softmax.probabilities, reference.layers.softmax.probabilities),
+        ]:
+            assert got == pytest.approx(want, abs=1e-4)
+        for label in artifacts.labels:
+            assert onnx.attributions[label] == pytest.approx(
+                reference.attributions[label], abs=1e-5
+            )
