@@ -53,6 +53,8 @@ def main() -> None:
         log_config=log_config(settings.log_format, settings.log_level),
         # app/http/middleware.py logs one line per request, with its request id, instead.
         access_log=False,
+        # Nothing reads the client address, which the proxy-headers layer rewrites per request.
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     try:

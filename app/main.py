@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import metrics
 from app.api import explain, routes
@@ -34,7 +36,32 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ServiceApp(FastAPI):
+    """FastAPI with the service's request layer (request middleware, then the /classify fast path)
+    in front of FastAPI's own per-request layers (telemetry, error and body-limit wrappers): every
+    HTTP request passes the request middleware, and a well-formed /classify is answered there
+    without the rest. Everything else goes on through FastAPI as usual."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.front is not None:
+            scope["app"] = self
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def behind_front(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        # The request middleware in front answers an unexpected error (a JSON 500 with an error id
+        # that is also in the log); Starlette's own plain-text 500 would answer it first.
+        return stack.app if isinstance(stack, ServerErrorMiddleware) else stack
+
+
+def create_app(settings: Settings | None = None) -> ServiceApp:
     """The application; with no settings, they are read from the environment (uvicorn's factory
     mode calls it so, in each worker)."""
     settings = settings or get_settings()
@@ -53,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(state.drain)
             metrics.mark_process_dead()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="RNN text classifier",
         description=DESCRIPTION,
         version="0.1.0",
@@ -62,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.serving = state
-    app.state.api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+    api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+    app.state.api_key = api_key
     install_error_handlers(app, rest=rest_http_error, oip=v2_http_error)
     app.include_router(routes.keyed)
     app.include_router(routes.router)
@@ -71,21 +99,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_playground(app)
     app.include_router(v2_routes.router)
     app.include_router(v2_routes.keyed)
-    _add_middleware(app, settings, state)
+    app.front = _front(app, settings, state, api_key)
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app
 
 
-def _add_middleware(app: FastAPI, settings: Settings, state: ServingState) -> None:
-    """Each one added wraps the ones before: the last is the outermost."""
+def _front(
+    app: ServiceApp, settings: Settings, state: ServingState, api_key: bytes | None
+) -> ASGIApp:
     classify = next(
         r for r in routes.keyed.routes if isinstance(r, APIRoute) and r.endpoint is routes.classify
     )
-    app.add_middleware(ClassifyFastPath, state=state, route=classify)
+    fast_path = ClassifyFastPath(app.behind_front, state, classify, api_key)
     # Outermost: every response, the fast path's included, carries the request id.
-    app.add_middleware(
-        RequestMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        draining=lambda: state.draining,
+    return RequestMiddleware(
+        fast_path, max_body_bytes=settings.max_body_bytes, draining=lambda: state.draining
     )

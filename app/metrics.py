@@ -69,6 +69,20 @@ EXPLAIN_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
+TOKENS = Counter(
+    "rnn_classifier_tokens_total",
+    "Word ids of the texts the model ran (no padding), every forward pass, /explain's included",
+)
+PADDED_TOKENS = Counter(
+    "rnn_classifier_padded_tokens_total",
+    "Time steps the recurrent layer ran over every row of every forward pass, padding included "
+    "(divided by tokens_total: the work padding adds)",
+)
+
+
+def count_tokens(real: int, padded: int) -> None:
+    TOKENS.inc(real)
+    PADDED_TOKENS.inc(padded)
 
 
 @cache

@@ -20,8 +20,7 @@ from fastapi import FastAPI, HTTPException, Request
 from app.api.schemas import ClassifyRequest, ClassifyResponse, Health
 from app.core.artifacts import Artifacts, load_artifacts
 from app.core.network import collate, from_weights
-from app.infer.results import Prediction, prediction
-from app.infer.state import ModelRef
+from app.infer.results import ModelRef, Prediction, prediction
 
 
 @asynccontextmanager

@@ -57,6 +57,7 @@ from servers import (
     stop_process_group,
     wait_ready,
 )
+from serving_cost import STARTS, start_up_and_memory, two_workers
 
 DATA = ROOT / "data" / "rotten_tomatoes.csv"
 
@@ -98,6 +99,8 @@ _BATCHER_SERIES = (
     "rnn_classifier_queue_duration_seconds_count",
     "rnn_classifier_request_duration_seconds_sum",
     "rnn_classifier_request_duration_seconds_count",
+    "rnn_classifier_tokens_total",
+    "rnn_classifier_padded_tokens_total",
 )
 
 
@@ -138,12 +141,14 @@ def batcher_delta(
         "handler_ms": d["rnn_classifier_request_duration_seconds_sum"] / requests * 1e3
         if requests
         else 0.0,
+        "padded_per_real": d["rnn_classifier_padded_tokens_total"]
+        / max(1.0, d["rnn_classifier_tokens_total"]),
     }
     out["text"] = (
         f"{out['batches']} batches of {out['mean_batch']:.1f} texts on average, "
-        f"{out['forward_ms']:.2f} ms per forward pass (wall time of the model thread, "
-        f"{out['forward_share'] * 100:.0f}% of the run), {out['queue_ms']:.2f} ms mean queue "
-        f"wait, {out['handler_ms']:.2f} ms mean handler time"
+        f"{out['forward_ms']:.2f} ms per forward pass ({out['forward_share'] * 100:.0f}% of "
+        f"the run), {out['padded_per_real']:.2f} padded steps per real token, "
+        f"{out['queue_ms']:.2f} ms mean queue wait, {out['handler_ms']:.2f} ms mean handler time"
     )
     return out
 
@@ -217,6 +222,11 @@ def main() -> None:
     try:
         log(f"model {model_dir}; servers on CPU {server_cpu}, load on CPU {client_cpu}; "
             f"logs in {workdir}")  # fmt: skip
+        starts = 1 if args.smoke else STARTS
+        report["serving_cost"] = {
+            key: start_up_and_memory(by_key[key], server_cpu, first_body[1], starts)
+            for key in ("noop", "ours")
+        }
         for server in servers:
             start_server(server, server_cpu)
         for server in servers:
@@ -271,6 +281,11 @@ def main() -> None:
             report["profile"] = profile_ours(
                 wrk, by_key["ours"], bodies[1], 64, duration, client_cpu, out
             )
+        for server in servers:  # alone on the cores from here
+            stop_process_group(server.proc)
+        report["workers"] = two_workers(
+            by_key["ours"], wrk, bodies[1], (server_cpu, client_cpu), duration, warmup
+        )
     except BaseException:
         keep_logs = True
         for server in servers:

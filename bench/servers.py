@@ -154,7 +154,7 @@ def make_servers(
         command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", level]
         return command + ([] if access_log else ["--no-access-log"])
 
-    noop_port, naive_port, ours_port, litserve_port = distinct_free_ports(4)
+    floor_port, noop_port, naive_port, ours_port, litserve_port = distinct_free_ports(5)
     ours_env = {
         **base,
         "MODEL_DIR": str(model_dir),
@@ -166,7 +166,9 @@ def make_servers(
     }
     torch_env = {**base, "MODEL_DIR": str(model_dir), "TORCH_THREADS": "1"}
     servers = [
-        Server("noop", "FastAPI no-op (ceiling)", uvicorn("noop_server", noop_port), base,
+        Server("floor", "bare ASGI on uvicorn (HTTP floor)", uvicorn("floor_server", floor_port),
+               base, floor_port, logs / "floor.log"),
+        Server("noop", "FastAPI no-op", uvicorn("noop_server", noop_port), base,
                noop_port, logs / "noop.log"),
         Server("naive", "FastAPI naive (model per request)", uvicorn("naive_server", naive_port),
                torch_env, naive_port, logs / "naive.log", ("MODEL_DIR", "TORCH_THREADS")),
@@ -182,7 +184,8 @@ def make_servers(
     return servers
 
 
-def start_server(server: Server, cpu: int) -> None:
+def start_server(server: Server, cpu: int | str) -> None:
+    """Start it on `cpu` (a CPU number, or a taskset list such as "0,1")."""
     with server.log_path.open("wb") as out:
         server.proc = subprocess.Popen(
             ["taskset", "-c", str(cpu), *server.command],

@@ -10,13 +10,12 @@ every error keeps the route's exact answer and the OpenAPI schema stays the rout
 
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import rest_http_error
-from app.api.routes import classified_response
+from app.api.routes import classified_body
 from app.api.schemas import ClassifyRequest
-from app.http.auth import configured_key, refusal
+from app.http.auth import refusal
 from app.http.disconnect import client_gone
 from app.http.errors import domain_error_response
 from app.http.headers import headers_of
@@ -24,12 +23,17 @@ from app.infer.classify import classify_texts
 from app.infer.errors import InferError
 from app.infer.state import ServingState
 
+_JSON_CONTENT = b"application/json"
+
 
 class ClassifyFastPath:
-    def __init__(self, app: ASGIApp, state: ServingState, route: APIRoute) -> None:
+    def __init__(
+        self, app: ASGIApp, state: ServingState, route: APIRoute, api_key: bytes | None
+    ) -> None:
         self.app = app
         self.state = state
         self.route = route  # the FastAPI route it stands in for: metrics label requests by it
+        self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loaded = self.state.loaded
@@ -39,7 +43,7 @@ class ClassifyFastPath:
             or scope["method"] != "POST"
             or loaded is None
             or not _sized_json(scope)
-            or refusal(scope, configured_key(scope)) is not None
+            or refusal(scope, self.api_key) is not None
         ):
             await self.app(scope, receive, send)
             return
@@ -52,12 +56,19 @@ class ClassifyFastPath:
             await self.app(scope, _replay(body, receive), send)
             return
         scope["route"] = self.route
-        response: Response
         try:
-            response = classified_response(await classify_texts(loaded, texts, client_gone(scope)))
+            classified = await classify_texts(loaded, texts, client_gone(scope))
         except InferError as exc:
-            response = domain_error_response(exc, rest_http_error, scope["path"])
-        await response(scope, receive, send)
+            await domain_error_response(exc, rest_http_error, scope["path"])(scope, receive, send)
+            return
+        # The route's answer, sent as the two ASGI messages a Response object would send.
+        content = classified_body(classified)
+        headers = [
+            (b"content-length", str(len(content)).encode()),
+            (b"content-type", _JSON_CONTENT),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
 
 def _sized_json(scope: Scope) -> bool:

@@ -14,10 +14,9 @@ router = APIRouter()
 keyed = APIRouter(route_class=ApiKeyRoute)
 
 
-def classified_response(classified: Classified) -> Response:
+def classified_body(classified: Classified) -> bytes:
     # orjson, not the response model: serializing through pydantic costs more than the model.
-    content = orjson.dumps({"model": classified.ref, "results": classified.predictions()})
-    return Response(content, media_type="application/json")
+    return orjson.dumps({"model": classified.ref, "results": classified.predictions()})
 
 
 @keyed.post(
@@ -33,7 +32,8 @@ async def classify(
     """Label each text; all texts of a request run batched, alongside concurrent requests."""
     # A well-formed request is answered by app/api/fast_path.py before it gets here, with the
     # same flow; this route answers the rest, and documents the endpoint.
-    return classified_response(await classify_texts(loaded, body.texts, client_gone))
+    classified = await classify_texts(loaded, body.texts, client_gone)
+    return Response(classified_body(classified), media_type="application/json")
 
 
 @router.get("/model", response_model=ModelInfo, responses=ERROR_RESPONSES, tags=["model"])

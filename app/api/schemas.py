@@ -4,8 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.infer.results import Explanation, Prediction
-from app.infer.state import ModelRef
+from app.infer.results import Explanation, ModelRef, Prediction
 
 
 class ClassifyRequest(BaseModel):

@@ -1,6 +1,7 @@
 """What the request path needs of an engine, and nothing more: another engine plugs in without
 touching the queue, the runner or /explain."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,9 @@ class Trace:
 class Engine(Protocol):
     name: str
     device: str
+    # Hears of the tokens of every batch predicted: (the texts' own, the time steps the recurrent
+    # layer ran over every row, padding included). None: nobody listens.
+    on_batch: Callable[[int, int], None] | None
 
     def predict(self, sequences: list[list[int]]) -> np.ndarray:
         """Probabilities [len(sequences), classes], float32, in input order."""

@@ -6,6 +6,9 @@ and its `sequence_lens` input keeps padding unread, so a text gets the same answ
 a batch of longer texts (as torch's packing does).
 """
 
+import threading
+from collections.abc import Callable
+
 import numpy as np
 import onnxruntime as ort
 
@@ -42,6 +45,15 @@ def length_groups(lengths: np.ndarray) -> list[np.ndarray]:
     return groups
 
 
+def _session(graph: bytes, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # One graph run at a time per worker, each op parallel inside: no inter-op pool to feed.
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEngine:
     """Class probabilities from ONNX Runtime on CPU, for the same weights as the torch network."""
 
@@ -49,35 +61,35 @@ class OnnxEngine:
     device = "cpu"
 
     def __init__(self, config: ModelConfig, weights: Weights, threads: int) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # One graph run at a time per worker, each op parallel inside: no inter-op pool to feed.
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # One graph with the trace outputs too: a run that asks for the probabilities only costs
-        # the same as without them (measured), and /explain needs no second copy of the weights.
-        self.session = ort.InferenceSession(
-            build_graph(config, weights, trace=True).SerializeToString(),
-            options,
-            providers=["CPUExecutionProvider"],
-        )
-        self._pools_over_steps = config.pooling != "last"
-        self._classes = config.num_classes
+        self._config, self._weights, self._threads = config, weights, threads
+        self.on_batch: Callable[[int, int], None] | None = None
+        self.session = _session(build_graph(config, weights).SerializeToString(), threads)
+        # The tracing graph (for /explain) is built on first use: most servers never explain.
+        self._tracer: ort.InferenceSession | None = None
+        self._tracer_lock = threading.Lock()
 
     def predict(self, sequences: list[list[int]]) -> np.ndarray:
         """Probabilities [len(sequences), classes], float32, in input order."""
+        if len(sequences) == 1:  # a text alone: nothing to group or pad
+            if self.on_batch is not None:
+                self.on_batch(len(sequences[0]), len(sequences[0]))
+            return self._run(self.session, sequences, ["probabilities"])[0]
         lengths = np.fromiter(map(len, sequences), np.int64, count=len(sequences))
         groups = length_groups(lengths)
+        if self.on_batch is not None:
+            padded = sum(int(lengths[rows].max()) * len(rows) for rows in groups)
+            self.on_batch(int(lengths.sum()), padded)
         if len(groups) == 1:
-            return self._run(sequences, ["probabilities"])[0]
-        probabilities = np.empty((len(sequences), self._classes), np.float32)
+            return self._run(self.session, sequences, ["probabilities"])[0]
+        probabilities = np.empty((len(sequences), self._config.num_classes), np.float32)
         for rows in groups:
-            probabilities[rows] = self._run([sequences[i] for i in rows], ["probabilities"])[0]
+            group = [sequences[i] for i in rows]
+            probabilities[rows] = self._run(self.session, group, ["probabilities"])[0]
         return probabilities
 
     def trace(self, sequences: list[list[int]]) -> Trace:
         probabilities, embedded, steps, logits = self._run(
-            sequences, ["probabilities", *TRACE_OUTPUTS]
+            self._tracing_session(), sequences, ["probabilities", *TRACE_OUTPUTS]
         )
         # Time-major [T, B, ...] -> [B, T, ...]; directions side by side, as torch has them.
         t, d, b, h = steps.shape
@@ -88,9 +100,20 @@ class OnnxEngine:
             probabilities=probabilities,
         )
 
-    def _run(self, sequences: list[list[int]], outputs: list[str]) -> list[np.ndarray]:
+    def _tracing_session(self) -> ort.InferenceSession:
+        with self._tracer_lock:
+            if self._tracer is None:
+                graph = build_graph(self._config, self._weights, trace=True)
+                self._tracer = _session(graph.SerializeToString(), self._threads)
+            return self._tracer
+
+    def _run(
+        self, session: ort.InferenceSession, sequences: list[list[int]], outputs: list[str]
+    ) -> list[np.ndarray]:
         ids, lengths = pad(sequences)
-        feeds = {"ids": ids, "lengths": lengths.astype(np.int32)}
-        if self._pools_over_steps:
+        feeds = {"ids": np.ascontiguousarray(ids.T), "lengths": lengths.astype(np.int32)}
+        if self._config.pooling != "last":
             feeds["real"] = real_steps(lengths, ids.shape[1])
-        return [np.asarray(value, np.float32) for value in self.session.run(outputs, feeds)]
+        if self._config.pooling == "max_mean":
+            feeds["inverse_lengths"] = (1.0 / lengths).astype(np.float32)[None, :, None]
+        return [np.asarray(value, np.float32) for value in session.run(outputs, feeds)]

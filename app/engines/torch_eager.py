@@ -1,5 +1,7 @@
 """PyTorch eager: the reference engine (GPU, and what training computes). Needs the torch extra."""
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -22,10 +24,14 @@ class TorchEngine:
         self._device = torch.device(device)
         self.device = str(self._device)
         self.model = from_weights(artifacts.architecture, artifacts.weights).to(self._device)
+        self.on_batch: Callable[[int, int], None] | None = None
 
     @torch.inference_mode()
     def predict(self, sequences: list[list[int]]) -> np.ndarray:
         ids, lengths = collate(sequences, self._device)
+        if self.on_batch is not None:  # packed sequences: the recurrent layer runs no padding
+            real = int(lengths.sum())
+            self.on_batch(real, real)
         return torch.softmax(self.model(ids, lengths), dim=-1).float().cpu().numpy()
 
     @torch.inference_mode()

@@ -17,7 +17,7 @@ def is_json_media_type(content_type: bytes) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestHeaders:
     request_id: bytes | None  # X-Request-ID as sent, not yet validated
     content_length: int | None  # None: absent or not a number (a streamed body)

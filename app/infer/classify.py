@@ -16,8 +16,8 @@ import numpy as np
 from app import metrics
 from app.core.tokenizer import Encoded
 from app.infer.errors import InvalidInput
-from app.infer.results import prediction
-from app.infer.state import LoadedVersion, ModelRef
+from app.infer.results import ModelRef, prediction
+from app.infer.state import LoadedVersion
 
 # Up to this many characters in a request are tokenized on the event loop (about 1 ms here);
 # more go to the tokenizer thread, so a few large requests cannot stall every other one (and
@@ -59,7 +59,7 @@ async def encode_texts_off_loop(
     return await loop.run_in_executor(loaded.tokenizer_pool, encode_texts, loaded, texts, max_texts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classified:
     ref: ModelRef
     labels: list[str]
@@ -81,8 +81,11 @@ class Classified:
 
 def _count(labels: list[str], best: list[int], encoded: list[Encoded]) -> None:
     """Predictions per label, and truncated texts, in the metrics."""
-    for index, count in Counter(best).items():
-        metrics.predictions(labels[index]).inc(count)
+    if len(best) == 1:  # most requests: no tally to build
+        metrics.predictions(labels[best[0]]).inc()
+    else:
+        for index, count in Counter(best).items():
+            metrics.predictions(labels[index]).inc(count)
     truncated = sum(item.truncated for item in encoded)
     if truncated:
         metrics.TRUNCATED.inc(truncated)

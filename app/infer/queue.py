@@ -5,14 +5,15 @@ serializes access. Requests count by texts, so a request with many texts can spa
 and share them with other requests. Admission is bounded twice: by queued texts and, once the
 runner has measured what a text costs, by the estimated wait; past either bound a caller gets
 Overloaded at once instead of waiting. Texts of a client that has gone away are dropped here,
-before they reach the model.
+before they reach the model. A batch starts from the oldest text and, when more are waiting than
+fit, takes the ones closest to it in length.
 """
 
 import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,8 @@ Entry = tuple[Job, int]  # a job and the index of one of its texts
 
 # Weight of the newest batch in the moving average of the cost per text.
 _COST_SMOOTHING = 0.2
+# How far down the queue a batch looks for texts of similar length, in batches.
+WINDOW_BATCHES = 4
 
 
 class TextQueue:
@@ -109,29 +112,61 @@ class TextQueue:
         return max(0.0, oldest + self.max_wait_s - now)
 
     def take(self) -> tuple[list[Entry], list[Job]]:
-        """The next batch, FIFO, within the size and padded-token budgets (at least one text),
-        and the jobs dropped on the way because their client had gone."""
-        batch: list[Entry] = []
+        """The next batch within the size and padded-token budgets (at least one text), and the
+        jobs dropped on the way because their client had gone.
+
+        The oldest queued text is always in it. When more texts wait than fit, the rest of the
+        batch is the texts closest in length to it among the next few batches' worth: the engine
+        pads a batch to its longest text, so a batch of similar lengths wastes less work (a text
+        gets the same answer in any batch).
+        """
         dropped: list[Job] = []
-        longest = 0
-        while self._entries and len(batch) < self.max_batch_size:
-            job, index = self._entries[0]
+        window = self._live_head(self.max_batch_size * WINDOW_BATCHES, dropped)
+        batch, rest = self._choose(window)
+        self._entries.extendleft(reversed(rest))
+        metrics.QUEUE_DEPTH.set(len(self._entries))
+        return batch, dropped
+
+    def _live_head(self, size: int, dropped: list[Job]) -> list[Entry]:
+        """Up to `size` entries taken off the head, skipping (and dropping) the dead ones."""
+        live: list[Entry] = []
+        while self._entries and len(live) < size:
+            entry = self._entries.popleft()
+            job = entry[0]
             if job.outcome is not None or job.future.done():  # answered or abandoned already
-                self._entries.popleft()
                 continue
             if job.client_gone():  # never reaches the model; its handler gets ClientGone
-                self._entries.popleft()
                 job.outcome = ClientGone()
                 dropped.append(job)
                 metrics.ABANDONED_TEXTS.inc(job.remaining)
                 continue
-            length = max(longest, len(job.sequences[index]))
-            if batch and length * (len(batch) + 1) > self.max_batch_tokens:
+            live.append(entry)
+        return live
+
+    def _choose(self, window: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+        """(the batch, the rest in queue order) out of the live head of the queue."""
+        if not window:
+            return [], []
+        lengths = [len(job.sequences[index]) for job, index in window]
+        order: Iterable[int] = range(len(window))
+        if len(window) > self.max_batch_size:
+            oldest = lengths[0]
+            order = sorted(order, key=lambda i: (i > 0, abs(lengths[i] - oldest), i))
+        chosen: list[int] = []
+        longest = 0
+        for i in order:
+            length = max(longest, lengths[i])
+            if chosen and length * (len(chosen) + 1) > self.max_batch_tokens:
+                if len(window) > self.max_batch_size:
+                    continue  # a text further away in length may still fit
                 break
-            batch.append(self._entries.popleft())
+            chosen.append(i)
             longest = length
-        metrics.QUEUE_DEPTH.set(len(self._entries))
-        return batch, dropped
+            if len(chosen) == self.max_batch_size:
+                break
+        taken = set(chosen)
+        batch = [window[i] for i in sorted(taken)]
+        return batch, [entry for i, entry in enumerate(window) if i not in taken]
 
     def record_batch(self, texts: int, seconds: float) -> None:
         """Feed the measured time a busy runner took per batch into the wait estimate."""

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from app import metrics
@@ -13,18 +14,11 @@ from app.engines.base import Engine
 from app.engines.choice import make_engine, warm_up
 from app.infer.errors import NotReady, Overloaded
 from app.infer.queue import TextQueue
+from app.infer.results import ModelRef
 from app.infer.runner import Runner, make_runner
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which model answered: the `name` and `version` of its config.json."""
-
-    name: str
-    version: str
 
 
 @dataclass(frozen=True)
@@ -40,7 +34,7 @@ class LoadedVersion:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tokenizer")
     )
 
-    @property
+    @cached_property
     def ref(self) -> ModelRef:
         return ModelRef(self.artifacts.name, self.artifacts.version)
 
@@ -84,6 +78,7 @@ def _load_version(settings: Settings) -> LoadedVersion:
     artifacts = load_artifacts(settings.model_dir)
     engine = make_engine(settings.engine, artifacts, settings.device, settings.threads_per_worker())
     warm_up(engine, settings.max_batch_size, artifacts.max_length)
+    engine.on_batch = metrics.count_tokens  # counted from here: the warm-up is no traffic
     queue = TextQueue(
         settings.max_batch_size,
         settings.max_batch_tokens,

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.core.artifacts import WEIGHTS_FILE
 from tests.support.artifacts import TEXTS
 from tests.support.clients import client_for, wait_ready
-from tests.support.metrics import metric
+from tests.support.metrics import metric, metric_total
 
 
 @pytest.fixture
@@ -201,3 +201,14 @@ def test_api_key_guards_classify_only(tiny_model_dir: Path) -> None:
         )
         assert c.get("/health/ready").status_code == 200
         assert c.get("/metrics").status_code == 200
+
+
+def test_token_metrics_count_real_and_padded_work(client: TestClient) -> None:
+    texts = ["funny", "dull , lifeless and far too long", "a gripping , beautifully acted film"]
+    classify(client, texts)  # every series exists from here on
+    real, padded = (metric_total(client, name) for name in ("tokens", "padded_tokens"))
+    results = classify(client, texts)
+    added_real = metric_total(client, "tokens") - real
+    added_padded = metric_total(client, "padded_tokens") - padded
+    assert added_real == sum(min(r["tokens"], 12) for r in results)  # the tiny model reads 12
+    assert added_real <= added_padded <= max(r["tokens"] for r in results) * len(texts)

@@ -25,11 +25,14 @@ def metric(source: Source, series: str) -> float:
 
 
 def metric_total(source: Source, name: str) -> float:
-    """The sum of every series of a labelled metric, e.g. predictions over all labels."""
+    """The sum of every series of a metric, e.g. predictions over all labels; `name` may leave
+    out the service's prefix and a counter's _total suffix ("predictions")."""
+    if not name.startswith("rnn_classifier_"):
+        name = f"rnn_classifier_{name}_total"
     values = [
         float(line.rsplit(" ", 1)[1])
         for line in exposition(source).splitlines()
-        if line.startswith(name + "{")
+        if line.startswith((name + "{", name + " "))
     ]
     assert values, f"no series of {name} in the metrics"
     return sum(values)

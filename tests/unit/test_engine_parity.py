@@ -3,12 +3,14 @@
 import csv
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
 from app.core.architecture import ModelConfig
 from app.core.artifacts import load_artifacts
 from app.core.network import RNNClassifier, collate, from_weights, numpy_weights
+from app.engines.onnx_graph import build_graph
 from app.engines.onnx_runtime import OnnxEngine
 from tests.support.artifacts import BUNDLED_MODEL, ROOT
 
@@ -77,6 +79,15 @@ def test_probabilities_equal_torch(
     # Not a near-uniform answer, where any wiring would pass the tolerance.
     assert expected.max() - expected.min() > 0.3
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize(CASE_NAMES, CASES)
+def test_the_graphs_pass_the_onnx_checker(
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int
+) -> None:
+    model = random_model(rnn_type, bidirectional, pooling, num_layers)
+    for trace in (False, True):
+        onnx.checker.check_model(build_graph(model.config, numpy_weights(model), trace), True)
 
 
 @pytest.mark.parametrize(CASE_NAMES, CASES)

@@ -169,3 +169,22 @@ def test_warm_up_runs_mixed_lengths_and_the_largest_batch() -> None:
     assert max(sizes) == 48
     assert any(len({len(row) for row in batch}) > 1 for batch in engine.batches)
     assert max(len(row) for batch in engine.batches for row in batch) == 40
+
+
+@BOTH_RUNNERS
+def test_a_deep_queue_batches_texts_of_similar_length_starting_from_the_oldest(
+    on_event_loop: bool,
+) -> None:
+    engine = RecordingEngine()
+    runner = runner_for(engine, on_event_loop, max_batch_size=4)
+    lengths = [7, 1, 30, 8, 2, 29, 9, 3, 31, 6, 28, 2]
+    # One request of 12 texts: all queued at once, three batches' worth.
+    requests = [[[position + 1] * length for position, length in enumerate(lengths)]]
+    (answer,) = asyncio.run(run(runner, requests))
+    assert answer.tolist() == [[position + 1, length] for position, length in enumerate(lengths)]
+    first = engine.batches[0]
+    assert first[0] == [1] * 7  # the oldest text leads the first batch
+    # ... with its neighbours in length, not the next three in the queue (lengths 1, 30, 8).
+    assert sorted(map(len, first)) == [6, 7, 8, 9]
+    spread = [max(map(len, b)) - min(map(len, b)) for b in engine.batches]
+    assert max(spread) <= 3, [list(map(len, b)) for b in engine.batches]

@@ -1,11 +1,14 @@
+import csv
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core.tokenizer import PAD_ID, UNK_ID, Tokenizer, split_words
+from app.core.tokenizer import PAD_ID, TOKEN_PATTERN, UNK_ID, Tokenizer, split_words
+from training.data import BUNDLED_DATA
 
 
 def test_splits_words_and_keeps_punctuation_and_contractions() -> None:
@@ -81,3 +84,19 @@ def test_vocabulary_written_with_other_settings_is_refused(
     (tmp_path / "vocab.json").write_text(json.dumps(payload), encoding="utf-8")
     with pytest.raises(ValueError, match=setting):
         Tokenizer.load(tmp_path / "vocab.json")
+
+
+@given(st.text(alphabet=st.sampled_from("ab1_' \t.!é中-"), max_size=60) | st.text(max_size=200))
+def test_words_are_what_the_recorded_pattern_finds(text: str) -> None:
+    """The tokenizer matches with a faster equivalent of TOKEN_PATTERN, the pattern stored with
+    every vocabulary: both must split any text the same way (apostrophes and word runs above all)."""
+    assert split_words(text) == TOKEN_PATTERN.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def test_the_bundled_data_splits_as_the_recorded_pattern_does() -> None:
+    with BUNDLED_DATA.open(newline="", encoding="utf-8") as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    for text in texts:
+        assert split_words(text) == TOKEN_PATTERN.findall(
+            unicodedata.normalize("NFKC", text).lower()
+        ), text
