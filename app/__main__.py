@@ -6,10 +6,11 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 from uvicorn.supervisors import Multiprocess
 
 from app.logs import log_config
-from app.settings import get_settings
+from app.settings import CONTROL_DIR_ENV, Settings, get_settings
 
 
 def _shared_metrics_dir() -> Path | None:
@@ -29,6 +30,13 @@ def _shared_metrics_dir() -> Path | None:
     return created
 
 
+def _shared_dir(variable: str, prefix: str) -> Path:
+    """A new directory for every worker to share, named in `variable` for them."""
+    created = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ[variable] = str(created)
+    return created
+
+
 def serve(config: uvicorn.Config) -> None:
     """uvicorn.run's single- and multi-worker paths, for a Config built here."""
     if config.workers > 1:
@@ -40,9 +48,26 @@ def serve(config: uvicorn.Config) -> None:
         raise SystemExit(3)
 
 
+def _settings() -> Settings:
+    """The settings, or exit with pydantic's one-line reasons (not a traceback)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"refusing to start: {problems}") from None
+
+
 def main() -> None:
-    settings = get_settings()
-    created = _shared_metrics_dir() if settings.workers > 1 else None
+    settings = _settings()
+    created = []
+    if settings.workers > 1:
+        created = [
+            _shared_metrics_dir(),
+            # Explicit model control: where the workers agree on what they serve.
+            _shared_dir(CONTROL_DIR_ENV, "rnn-classifier-control-"),
+        ]
     config = uvicorn.Config(
         "app.main:create_app",
         factory=True,
@@ -60,8 +85,9 @@ def main() -> None:
     try:
         serve(config)
     finally:
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
+        for directory in created:
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

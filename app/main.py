@@ -4,13 +4,13 @@
 gunicorn with uvicorn workers (app/http/shutdown.py keeps their shutdown lossless too).
 """
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import SecretStr
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,6 +25,7 @@ from app.infer.state import ServingState
 from app.settings import Settings, get_settings
 from app.ui.docs import install_docs_ui
 from app.ui.pages import install_playground
+from app.v2 import repository as v2_repository
 from app.v2 import routes as v2_routes
 from app.v2.errors import v2_http_error
 
@@ -72,12 +73,12 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         # Before the server listens: with several workers on one port, a worker that takes
         # connections has its model, so no request meets a half-started worker. A model that
         # fails to load does not stop the server; /health/ready then says why.
-        state.load()
+        await state.start()
         try:
             with graceful_exit(state.begin_shutdown, settings.shutdown_delay_s):
                 yield
         finally:
-            await asyncio.to_thread(state.drain)
+            await state.drain()
             metrics.mark_process_dead()
 
     app = ServiceApp(
@@ -89,8 +90,10 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         redoc_url=None,
     )
     app.state.serving = state
-    api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
-    app.state.api_key = api_key
+    app.state.keys = {
+        "API_KEY": _secret(settings.api_key),
+        "ADMIN_API_KEY": _secret(settings.admin_api_key),
+    }
     install_error_handlers(app, rest=rest_http_error, oip=v2_http_error)
     app.include_router(routes.keyed)
     app.include_router(routes.router)
@@ -99,10 +102,15 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     install_playground(app)
     app.include_router(v2_routes.router)
     app.include_router(v2_routes.keyed)
-    app.front = _front(app, settings, state, api_key)
+    app.include_router(v2_repository.router)
+    app.front = _front(app, settings, state, app.state.keys["API_KEY"])
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app
+
+
+def _secret(value: SecretStr | None) -> bytes | None:
+    return value.get_secret_value().encode() if value is not None else None
 
 
 def _front(

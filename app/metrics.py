@@ -5,6 +5,7 @@ files and /metrics sums them, so a scrape sees the whole service, not one worker
 """
 
 import os
+from collections.abc import Iterable
 from functools import cache
 
 from prometheus_client import (
@@ -16,9 +17,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+SHARE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 REQUEST_LATENCY = Histogram(
     "rnn_classifier_request_duration_seconds",
@@ -36,23 +40,6 @@ READY = Gauge(
     "1 when the model is loaded and the service takes traffic, 0 otherwise",
     multiprocess_mode="livemin",
 )
-INFERENCE_LATENCY = Histogram(
-    "rnn_classifier_inference_duration_seconds",
-    "Time of one batched forward pass",
-    buckets=LATENCY_BUCKETS,
-)
-QUEUE_LATENCY = Histogram(
-    "rnn_classifier_queue_duration_seconds",
-    "Time a text waits in the queue before its forward pass",
-    buckets=LATENCY_BUCKETS,
-)
-BATCH_SIZE = Histogram("rnn_classifier_batch_size", "Texts per forward pass", buckets=BATCH_BUCKETS)
-QUEUE_DEPTH = Gauge(
-    "rnn_classifier_queue_depth", "Texts waiting for the model", multiprocess_mode="livesum"
-)
-PREDICTIONS = Counter(
-    "rnn_classifier_predictions_total", "Predictions by predicted label", ["label"]
-)
 ABANDONED_TEXTS = Counter(
     "rnn_classifier_abandoned_texts_total",
     "Texts dropped before the model because their client had gone away",
@@ -69,26 +56,93 @@ EXPLAIN_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
+# Per model version: labelled by `model` and `version`, and gone from /metrics once the version is
+# unloaded (app/infer/version.py removes its series; with several workers, `render` leaves out
+# the versions this worker does not serve, as every worker converges on the same ones).
+VERSION = ["model", "version"]
+INFERENCE_LATENCY = Histogram(
+    "rnn_classifier_inference_duration_seconds",
+    "Time of one batched forward pass",
+    VERSION,
+    buckets=LATENCY_BUCKETS,
+)
+QUEUE_LATENCY = Histogram(
+    "rnn_classifier_queue_duration_seconds",
+    "Time a text waits in the queue before its forward pass",
+    VERSION,
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram(
+    "rnn_classifier_batch_size", "Texts per forward pass", VERSION, buckets=BATCH_BUCKETS
+)
+QUEUE_DEPTH = Gauge(
+    "rnn_classifier_queue_depth",
+    "Texts waiting for the model",
+    VERSION,
+    multiprocess_mode="livesum",
+)
+PREDICTIONS = Counter(
+    "rnn_classifier_predictions_total", "Predictions by predicted label", [*VERSION, "label"]
+)
 TOKENS = Counter(
     "rnn_classifier_tokens_total",
     "Word ids of the texts the model ran (no padding), every forward pass, /explain's included",
+    VERSION,
 )
 PADDED_TOKENS = Counter(
     "rnn_classifier_padded_tokens_total",
     "Time steps the recurrent layer ran over every row of every forward pass, padding included "
     "(divided by tokens_total: the work padding adds)",
+    VERSION,
 )
-
-
-def count_tokens(real: int, padded: int) -> None:
-    TOKENS.inc(real)
-    PADDED_TOKENS.inc(padded)
-
-
-@cache
-def predictions(label: str) -> Counter:
-    """The per-label child, looked up once: `labels()` takes a lock and hashes on every call."""
-    return PREDICTIONS.labels(label=label)
+UNKNOWN_SHARE = Histogram(
+    "rnn_classifier_unknown_word_share",
+    "Per classified text, the share of its words the vocabulary lacks (read as <unk>)",
+    VERSION,
+    buckets=SHARE_BUCKETS,
+)
+UNKNOWN_SHARE_TRAINED = Gauge(
+    "rnn_classifier_unknown_word_share_trained",
+    "The mean unknown-word share per text that training measured on its validation texts",
+    VERSION,
+    multiprocess_mode="max",
+)
+TOP_PROBABILITY = Histogram(
+    "rnn_classifier_top_probability",
+    "Per classified text, the probability of its predicted label",
+    VERSION,
+    buckets=SHARE_BUCKETS,
+)
+VERSION_STATE = Gauge(
+    "rnn_classifier_model_state",
+    "1 for the state a served model version is in (loading, ready, unloading)",
+    [*VERSION, "state"],
+    multiprocess_mode="max",
+)
+PER_VERSION = (
+    INFERENCE_LATENCY,
+    QUEUE_LATENCY,
+    BATCH_SIZE,
+    QUEUE_DEPTH,
+    PREDICTIONS,
+    TOKENS,
+    PADDED_TOKENS,
+    UNKNOWN_SHARE,
+    UNKNOWN_SHARE_TRAINED,
+    TOP_PROBABILITY,
+    VERSION_STATE,
+)
+LOAD_DURATION = Histogram(
+    "rnn_classifier_model_load_duration_seconds",
+    "Time to load, verify (known answers) and warm up a model version, refused ones included",
+    ["model"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+LOAD_FAILURES = Counter(
+    "rnn_classifier_model_load_failures_total",
+    "Model versions refused at load (bad files, failed known answers, no room)",
+    ["model"],
+)
 
 
 @cache
@@ -96,12 +150,33 @@ def request_latency(path: str, status_class: str) -> Histogram:
     return REQUEST_LATENCY.labels(path=path, status=status_class)
 
 
-def render() -> tuple[bytes, str]:
+def render(served: set[tuple[str, str]] | None = None) -> tuple[bytes, str]:
+    """The exposition; with several workers, summed over their files, and per-version series
+    only for the `served` (model, version) pairs."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        collector = multiprocess.MultiProcessCollector(None)  # type: ignore[no-untyped-call]
+        registry.register(_Served(collector, served or set()))
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class _Served(Collector):
+    """A collector's families without the per-version samples of versions no longer served."""
+
+    def __init__(self, inner: Collector, served: set[tuple[str, str]]) -> None:
+        self.inner, self.served = inner, served
+
+    def collect(self) -> Iterable[Metric]:
+        names = {family._name for family in PER_VERSION}
+        for family in self.inner.collect():
+            if family.name in names:
+                family.samples = [
+                    s
+                    for s in family.samples
+                    if (s.labels.get("model"), s.labels.get("version")) in self.served
+                ]
+            yield family
 
 
 def mark_process_dead() -> None:

@@ -5,10 +5,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
 from app.logs import LogFormat
+
+# Set by `python -m app` for its workers: the directory where they agree on the models they serve.
+CONTROL_DIR_ENV = "RNN_CLASSIFIER_CONTROL_DIR"
 
 
 def cpu_budget() -> int:
@@ -19,6 +22,31 @@ def cpu_budget() -> int:
 class Settings(BaseSettings):
     model_dir: Path = Field(
         Path("model_artifacts"), description="Directory with the trained artifacts"
+    )
+    model_repository: Path | None = Field(
+        None,
+        description="Directory of models and versions, DIR/<name>/<version>/ (instead of "
+        "MODEL_DIR, which is a repository of one)",
+    )
+    model_control: Literal["none", "explicit", "poll"] = Field(
+        "none",
+        description="none: serve what is there at start; explicit: load and unload through "
+        "/v2/repository (needs ADMIN_API_KEY); poll: follow the directory every POLL_INTERVAL_S",
+    )
+    poll_interval_s: float = Field(
+        10.0, gt=0, description="How often poll mode reads the directory"
+    )
+    admin_api_key: SecretStr | None = Field(
+        None, description="Bearer key of the /v2/repository routes (separate from API_KEY)"
+    )
+    default_model: str | None = Field(
+        None, description="The model of requests that name none, when several are served"
+    )
+    max_loaded_models: int = Field(
+        0,
+        ge=0,
+        description="Model versions loaded at once; past it the least recently used idle one is "
+        "unloaded. 0 = no limit",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
     host: str = "127.0.0.1"
@@ -80,6 +108,17 @@ class Settings(BaseSettings):
         description="Run forward passes on a dedicated thread (on), on the event loop (off), or "
         "auto: a thread unless a worker has only one CPU and no GPU",
     )
+
+    @model_validator(mode="after")
+    def _control_is_safe(self) -> "Settings":
+        if self.model_control == "explicit" and self.admin_api_key is None:
+            raise ValueError(
+                "MODEL_CONTROL=explicit needs ADMIN_API_KEY: load and unload must not be open "
+                "to anyone who can reach the service"
+            )
+        if self.model_repository is not None and "model_dir" in self.model_fields_set:
+            raise ValueError("set MODEL_DIR or MODEL_REPOSITORY, not both")
+        return self
 
     def cpus_per_worker(self) -> int:
         return max(1, cpu_budget() // self.workers)

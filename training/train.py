@@ -23,6 +23,7 @@ import torch
 from app.core.artifacts import save_artifacts
 from app.core.network import RNNClassifier, count_parameters, numpy_weights
 from app.core.tokenizer import Tokenizer, split_words
+from app.repository.writer import write_version
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
@@ -34,6 +35,7 @@ from training.report import (
     tfidf_baseline,
     write_report,
 )
+from training.serving_checks import known_answers, unknown_word_share
 from training.vectors import WordVectors, coverage, extension_words, glove_6b_50d, vectors_for
 
 
@@ -46,8 +48,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
-    parser.add_argument(
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
         "--out", type=Path, default=Path("model_artifacts"), help="artifact directory"
+    )
+    target.add_argument(
+        "--repository",
+        type=Path,
+        help="write the next version of --name into this model repository (MODEL_REPOSITORY)",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
     parser.add_argument(
@@ -146,19 +154,21 @@ def evaluate_test(
 
 
 def write(
+    out: Path,
     args: argparse.Namespace,
     config: TrainConfig,
     model: RNNClassifier,
     tokenizer: Tokenizer,
-    labels: list[str],
+    prepared: Prepared,
     report: dict[str, Any],
 ) -> None:
+    validation = [e.text for e in prepared.splits["validation"]]
     save_artifacts(
-        args.out,
+        out,
         model.config,
         numpy_weights(model),
         tokenizer,
-        labels,
+        prepared.labels,
         config.max_length,
         name=report["name"],
         version=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
@@ -174,15 +184,38 @@ def write(
                 "seed": args.seed,
                 "data_sha256": report["data"]["sha256"],
             },
+            "known_answers": known_answers(model, tokenizer, validation, config.max_length),
+            "monitoring": {
+                "unknown_word_share": unknown_word_share(tokenizer, validation, config.max_length)
+            },
         },
     )
     plot_curves(
         report["history"],
         report["test"]["accuracy"],
         report["baseline"]["test"]["accuracy"],
-        args.out / "training_curves.png",
+        out / "training_curves.png",
     )
-    write_report(args.out, report)
+    write_report(out, report)
+
+
+def save(
+    args: argparse.Namespace,
+    config: TrainConfig,
+    model: RNNClassifier,
+    tokenizer: Tokenizer,
+    prepared: Prepared,
+    report: dict[str, Any],
+) -> Path:
+    """Write to --out, or as the next version of --name in --repository; where it went."""
+
+    def write_to(out: Path) -> None:
+        write(out, args, config, model, tokenizer, prepared, report)
+
+    if args.repository is None:
+        write_to(args.out)
+        return Path(args.out)
+    return write_version(args.repository, report["name"], write_to).path
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -233,13 +266,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "baseline": baseline,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
-    write(args, config, served, tokenizer, prepared.labels, report)
+
+    out = save(args, config, served, tokenizer, prepared, report)
 
     print(epoch_table(fitted.history))
     print(
         f"test accuracy {test['accuracy']:.4f} (macro-F1 {test['macro_f1']:.4f}) at best epoch "
         f"{fitted.best_epoch}; TF-IDF+LR baseline {baseline['test']['accuracy']:.4f}; "
-        f"{report['wall_time_s']} s; artifacts in {args.out}/"
+        f"{report['wall_time_s']} s; artifacts in {out}/"
     )
     return report
 

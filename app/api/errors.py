@@ -46,11 +46,31 @@ _DOCUMENTED_ERRORS: dict[int, tuple[ErrorType, str, str]] = {
     ),
 }
 
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {
-        "model": ErrorBody,
-        "description": f"{type_}: {when}",
-        "content": {"application/json": {"example": {"error": {"type": type_, "message": msg}}}},
+
+def _documented(
+    errors: dict[int, tuple[ErrorType, str, str]],
+) -> dict[int | str, dict[str, object]]:
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": f"{type_}: {when}",
+            "content": {
+                "application/json": {"example": {"error": {"type": type_, "message": msg}}}
+            },
+        }
+        for status, (type_, when, msg) in sorted(errors.items())
     }
-    for status, (type_, when, msg) in _DOCUMENTED_ERRORS.items()
-}
+
+
+ERROR_RESPONSES = _documented(_DOCUMENTED_ERRORS)
+# The routes that take a model (and version) to use: those can also be unknown.
+MODEL_ERROR_RESPONSES = _documented(
+    {
+        **_DOCUMENTED_ERRORS,
+        404: (
+            "not_found",
+            "no model (or version of it) of the name the request gives is served",
+            "unknown model 'spam'; this server has ['rotten_tomatoes-gru']",
+        ),
+    }
+)

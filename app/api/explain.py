@@ -2,16 +2,16 @@
 
 from fastapi import APIRouter
 
-from app.api.errors import ERROR_RESPONSES
+from app.api.errors import ERROR_RESPONSES, MODEL_ERROR_RESPONSES
 from app.api.schemas import ExplainRequest, ExplainResponse
 from app.http.auth import ApiKeyRoute
-from app.http.dependencies import LoadedDep, StateDep
+from app.http.dependencies import StateDep
 from app.infer.explain import explanations_for
 
 router = APIRouter(route_class=ApiKeyRoute)
 
 _RESPONSES = {
-    **ERROR_RESPONSES,
+    **MODEL_ERROR_RESPONSES,
     422: {
         **ERROR_RESPONSES[422],
         "description": "validation: wrong types, empty list, more than MAX_EXPLAIN_TEXTS texts, "
@@ -32,11 +32,10 @@ _RESPONSES = {
     summary="Explain predictions layer by layer",
     tags=["explain"],
 )
-async def explain_texts(
-    body: ExplainRequest, loaded: LoadedDep, state: StateDep
-) -> ExplainResponse:
+async def explain_texts(body: ExplainRequest, state: StateDep) -> ExplainResponse:
     """The answer /classify gives, plus each text's path through the five layers (input,
     embedding, RNN, dense, softmax) and per-token attributions toward every label: how much
     the label's probability drops when the token is replaced by `<unk>`."""
-    results = await explanations_for(loaded, body.texts, state.explain_slots)
+    with state.registry.use(body.model, body.version) as loaded:
+        results = await explanations_for(loaded, body.texts, state.explain_slots)
     return ExplainResponse(model=loaded.ref, results=results)

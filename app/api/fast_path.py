@@ -4,7 +4,7 @@ At one core and 64 connections, FastAPI's routing, dependency solving and generi
 took more of a one-text request than the model did (py-spy, bench/run.py --profile). This ASGI
 middleware answers a well-formed request for a loaded model itself: one JSON parse straight into
 `ClassifyRequest`, then the same classify flow as the route. Everything else, a body that does not
-validate, a service that is not ready, a missing API key, goes on to the FastAPI route with the body replayed, so
+validate, a streamed body, a missing API key, goes on to the FastAPI route with the body replayed, so
 every error keeps the route's exact answer and the OpenAPI schema stays the route's.
 """
 
@@ -19,7 +19,7 @@ from app.http.auth import refusal
 from app.http.disconnect import client_gone
 from app.http.errors import domain_error_response
 from app.http.headers import headers_of
-from app.infer.classify import classify_texts
+from app.infer.classify import classify_request
 from app.infer.errors import InferError
 from app.infer.state import ServingState
 
@@ -36,12 +36,10 @@ class ClassifyFastPath:
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loaded = self.state.loaded
         if (
             scope["type"] != "http"
             or scope["path"] != self.route.path
             or scope["method"] != "POST"
-            or loaded is None
             or not _sized_json(scope)
             or refusal(scope, self.api_key) is not None
         ):
@@ -51,13 +49,19 @@ class ClassifyFastPath:
         if body is None:
             return  # the client left before it finished sending: nobody to answer
         try:
-            texts = ClassifyRequest.model_validate_json(body).texts
+            request = ClassifyRequest.model_validate_json(body)
         except ValidationError:
             await self.app(scope, _replay(body, receive), send)
             return
         scope["route"] = self.route
         try:
-            classified = await classify_texts(loaded, texts, client_gone(scope))
+            classified = await classify_request(
+                self.state.registry,
+                request.model,
+                request.version,
+                request.texts,
+                client_gone(scope),
+            )
         except InferError as exc:
             await domain_error_response(exc, rest_http_error, scope["path"])(scope, receive, send)
             return

@@ -1,14 +1,25 @@
 """The REST routes: request schema -> the classify flow (app/infer/classify.py) -> response."""
 
+from typing import Annotated
+
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from app import metrics
-from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import ClassifyRequest, ClassifyResponse, Health, ModelInfo
+from app.api.errors import ERROR_RESPONSES, MODEL_ERROR_RESPONSES
+from app.api.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    Health,
+    ModelInfo,
+    ModelsResponse,
+    ModelState,
+    VersionState,
+)
 from app.http.auth import ApiKeyRoute
-from app.http.dependencies import READY, ClientGoneDep, LoadedDep
-from app.infer.classify import Classified, classify_texts
+from app.http.dependencies import READY, ClientGoneDep, StateDep
+from app.infer.classify import Classified, classify_request
+from app.infer.errors import InferError
 
 router = APIRouter()
 keyed = APIRouter(route_class=ApiKeyRoute)
@@ -22,26 +33,33 @@ def classified_body(classified: Classified) -> bytes:
 @keyed.post(
     "/classify",
     response_model=ClassifyResponse,
-    responses=ERROR_RESPONSES,
+    responses=MODEL_ERROR_RESPONSES,
     summary="Classify texts",
     tags=["classify"],
 )
-async def classify(
-    body: ClassifyRequest, loaded: LoadedDep, client_gone: ClientGoneDep
-) -> Response:
+async def classify(body: ClassifyRequest, state: StateDep, client_gone: ClientGoneDep) -> Response:
     """Label each text; all texts of a request run batched, alongside concurrent requests."""
     # A well-formed request is answered by app/api/fast_path.py before it gets here, with the
     # same flow; this route answers the rest, and documents the endpoint.
-    classified = await classify_texts(loaded, body.texts, client_gone)
+    classified = await classify_request(
+        state.registry, body.model, body.version, body.texts, client_gone
+    )
     return Response(classified_body(classified), media_type="application/json")
 
 
-@router.get("/model", response_model=ModelInfo, responses=ERROR_RESPONSES, tags=["model"])
-async def model_info(loaded: LoadedDep) -> ModelInfo:
+@router.get("/model", response_model=ModelInfo, responses=MODEL_ERROR_RESPONSES, tags=["model"])
+async def model_info(
+    state: StateDep,
+    model: Annotated[
+        str | None, Query(description="Default: the only model, or DEFAULT_MODEL")
+    ] = None,
+    version: Annotated[str | None, Query(description="Default: the highest loaded")] = None,
+) -> ModelInfo:
+    loaded = state.registry.resolve(model, version)
     artifacts = loaded.artifacts
     return ModelInfo(
-        name=artifacts.name,
-        version=artifacts.version,
+        name=loaded.ref.name,
+        version=loaded.ref.version,
         labels=artifacts.labels,
         max_length=artifacts.max_length,
         vocab_size=len(artifacts.tokenizer),
@@ -51,6 +69,26 @@ async def model_info(loaded: LoadedDep) -> ModelInfo:
         checksum=artifacts.checksum,
         device=loaded.engine.device,
         engine=loaded.engine.name,
+    )
+
+
+@router.get("/models", response_model=ModelsResponse, tags=["model"])
+async def models(state: StateDep) -> ModelsResponse:
+    """Every model the server knows, each version's state, and which model is the default."""
+    by_name: dict[str, list[VersionState]] = {}
+    for status in state.control.index():
+        by_name.setdefault(status.name, []).append(
+            VersionState(version=status.version, state=status.state, reason=status.reason or None)
+        )
+    try:
+        default = state.registry.resolve().ref.name
+    except InferError:
+        default = None
+    return ModelsResponse(
+        models=[
+            ModelState(name=name, default=name == default, versions=versions)
+            for name, versions in sorted(by_name.items())
+        ]
     )
 
 
@@ -81,6 +119,6 @@ async def ready() -> Health:
         }
     },
 )
-async def prometheus_metrics() -> Response:
-    content, media_type = metrics.render()
+async def prometheus_metrics(state: StateDep) -> Response:
+    content, media_type = metrics.render(state.registry.served())
     return Response(content, media_type=media_type)

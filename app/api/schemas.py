@@ -1,6 +1,6 @@
 """Request and response bodies of the HTTP API (they also make the OpenAPI schema and /docs)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,12 @@ class ClassifyRequest(BaseModel):
     texts: list[str] = Field(
         min_length=1, description="Texts to classify, 1 to MAX_TEXTS_PER_REQUEST; none empty"
     )
+    model: str | None = Field(
+        None,
+        description="The model to ask (GET /models lists them); default: the only one, or "
+        "DEFAULT_MODEL",
+    )
+    version: str | None = Field(None, description="Its version; default: the highest loaded")
 
 
 class ClassifyResponse(BaseModel):
@@ -105,6 +111,37 @@ class ModelInfo(BaseModel):
     checksum: str = Field(description="sha256 of the weights file")
     device: str
     engine: str = Field(description="The inference engine serving the model")
+
+
+class VersionState(BaseModel):
+    version: str | None = Field(description="None for a model with no version loaded")
+    state: Literal["READY", "LOADING", "UNLOADING", "UNAVAILABLE"]
+    reason: str | None = Field(None, description="Why it is not served")
+
+
+class ModelState(BaseModel):
+    name: str
+    default: bool = Field(description="Requests that name no model get this one")
+    versions: list[VersionState]
+
+
+class ModelsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "models": [
+                        {
+                            "name": "rotten_tomatoes-gru",
+                            "default": True,
+                            "versions": [{"version": "20261128185045", "state": "READY"}],
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+    models: list[ModelState] = Field(description="Every model the server knows, by name")
 
 
 class Health(BaseModel):

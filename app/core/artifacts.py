@@ -128,6 +128,14 @@ def _verified(directory: Path, file: str, config: dict[str, Any]) -> bytes:
     return data
 
 
+def verify_artifacts(directory: Path) -> None:
+    """ArtifactError naming the file at fault unless the directory holds a complete artifact:
+    config.json readable, the other files there with the checksums it records."""
+    config = _parse_config(_read(directory, CONFIG_FILE))
+    for file in (WEIGHTS_FILE, VOCAB_FILE):
+        _verified(directory, file, config)
+
+
 def load_artifacts(directory: Path) -> Artifacts:
     """Load and verify a model directory; raise ArtifactError naming the file at fault."""
     config = _parse_config(_read(directory, CONFIG_FILE))

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.http.disconnect import client_gone
-from app.infer.state import LoadedVersion, ServingState
+from app.infer.state import ServingState
 
 
 async def get_state(request: Request) -> ServingState:
@@ -20,11 +20,6 @@ async def get_state(request: Request) -> ServingState:
 
 
 StateDep = Annotated[ServingState, Depends(get_state)]
-
-
-async def get_loaded_version(state: StateDep) -> LoadedVersion:
-    """The version that answers; NotReady (a 503) with the reason there is none."""
-    return state.version()
 
 
 async def require_ready(state: StateDep) -> None:
@@ -37,6 +32,5 @@ async def get_client_gone(request: Request) -> Callable[[], bool]:
     return client_gone(request.scope)
 
 
-LoadedDep = Annotated[LoadedVersion, Depends(get_loaded_version)]
 ClientGoneDep = Annotated[Callable[[], bool], Depends(get_client_gone)]
 READY = [Depends(require_ready)]

@@ -18,10 +18,24 @@ from starlette.responses import Response
 
 from app import metrics
 from app.http.headers import headers_of
-from app.infer.errors import BatchFailed, ClientGone, InferError, NotReady, Overloaded
+from app.infer.errors import (
+    BatchFailed,
+    ClientGone,
+    InferError,
+    NotReady,
+    Overloaded,
+    UnknownModel,
+)
 
 ErrorType = Literal[
-    "validation", "too_large", "overloaded", "unauthorized", "not_ready", "not_found", "internal"
+    "validation",
+    "too_large",
+    "overloaded",
+    "unauthorized",
+    "not_ready",
+    "not_found",
+    "refused",
+    "internal",
 ]
 # Everything under this prefix speaks the Open Inference Protocol, its errors included.
 OIP_PREFIX = "/v2"
@@ -78,6 +92,8 @@ def shared_http_error(exc: InferError) -> HttpError:
         return HttpError(429, "overloaded", str(exc), {"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, NotReady):
         return HttpError(503, "not_ready", str(exc))
+    if isinstance(exc, UnknownModel):
+        return HttpError(404, "not_found", str(exc))
     if isinstance(exc, BatchFailed):
         return HttpError(500, "internal", str(exc))
     raise TypeError(f"no HTTP answer for {type(exc).__name__}") from exc

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from app import metrics
-from app.core.tokenizer import Encoded
+from app.core.tokenizer import UNK_ID, Encoded
 from app.infer.errors import InvalidInput
+from app.infer.registry import ModelRegistry
 from app.infer.results import ModelRef, prediction
-from app.infer.state import LoadedVersion
+from app.infer.version import LoadedVersion
 
 # Up to this many characters in a request are tokenized on the event loop (about 1 ms here);
 # more go to the tokenizer thread, so a few large requests cannot stall every other one (and
@@ -79,16 +80,37 @@ class Classified:
         return [self.labels[index] for index in self.best]
 
 
-def _count(labels: list[str], best: list[int], encoded: list[Encoded]) -> None:
-    """Predictions per label, and truncated texts, in the metrics."""
+def _count(loaded: LoadedVersion, best: list[int], classified: "Classified") -> None:
+    """Predictions per label, truncated texts, and what each text tells of how familiar the model
+    is with it (unknown words, top probability), in the metrics."""
+    labels, counted = loaded.artifacts.labels, loaded.metrics
     if len(best) == 1:  # most requests: no tally to build
-        metrics.predictions(labels[best[0]]).inc()
+        counted.prediction(labels[best[0]]).inc()
     else:
         for index, count in Counter(best).items():
-            metrics.predictions(labels[index]).inc(count)
-    truncated = sum(item.truncated for item in encoded)
+            counted.prediction(labels[index]).inc(count)
+    truncated = 0
+    for item, top in zip(
+        classified.encoded, classified.probabilities.max(axis=1).tolist(), strict=True
+    ):
+        truncated += item.truncated
+        counted.unknown_share.observe(item.ids.count(UNK_ID) / len(item.ids))
+        counted.top_probability.observe(top)
     if truncated:
         metrics.TRUNCATED.inc(truncated)
+
+
+async def classify_request(
+    registry: ModelRegistry,
+    model: str | None,
+    version: str | None,
+    texts: list[str],
+    client_gone: Callable[[], bool],
+) -> Classified:
+    """classify_texts on the version a request names (or the default), which it holds until
+    answered. Raises UnknownModel, NotReady and what classify_texts raises."""
+    with registry.use(model, version) as loaded:
+        return await classify_texts(loaded, texts, client_gone)
 
 
 async def classify_texts(
@@ -101,6 +123,6 @@ async def classify_texts(
     encoded = await encode_texts_off_loop(loaded, texts, loaded.settings.max_texts_per_request)
     probabilities = await loaded.runner.submit([item.ids for item in encoded], client_gone)
     best: list[int] = probabilities.argmax(axis=1).tolist()
-    labels = loaded.artifacts.labels
-    _count(labels, best, encoded)
-    return Classified(loaded.ref, labels, encoded, probabilities, best)
+    classified = Classified(loaded.ref, loaded.artifacts.labels, encoded, probabilities, best)
+    _count(loaded, best, classified)
+    return classified

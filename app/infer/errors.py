@@ -14,6 +14,10 @@ class InvalidInput(InferError):
         self.where, self.problem = where, problem
 
 
+class UnknownModel(InferError):
+    """No loaded model (or version of it) of the name a request asks for."""
+
+
 class NotReady(InferError):
     """No model to answer with: starting, refused at load, or shutting down."""
 

@@ -124,7 +124,6 @@ class TextQueue:
         window = self._live_head(self.max_batch_size * WINDOW_BATCHES, dropped)
         batch, rest = self._choose(window)
         self._entries.extendleft(reversed(rest))
-        metrics.QUEUE_DEPTH.set(len(self._entries))
         return batch, dropped
 
     def _live_head(self, size: int, dropped: list[Job]) -> list[Entry]:

@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app import metrics
 from app.engines.base import Engine
 from app.infer.errors import BatchFailed
 from app.infer.queue import Entry, Job, TextQueue, never_gone
+from app.infer.version_metrics import VersionMetrics
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,10 @@ def _settle(jobs: list[Job]) -> None:
 
 
 class Runner(ABC):
-    def __init__(self, queue: TextQueue, engine: Engine) -> None:
+    def __init__(self, queue: TextQueue, engine: Engine, metrics: VersionMetrics) -> None:
         self.queue = queue
         self.engine = engine
+        self.metrics = metrics
         self._batches = 0
         # (start, texts) of the last batch if another was already waiting when it started.
         self._back_to_back: tuple[float, int] | None = None
@@ -65,7 +66,7 @@ class Runner(ABC):
         """Run one forward pass; return the jobs it completed (answered or failed)."""
         started = time.perf_counter()
         for job, _ in batch:
-            metrics.QUEUE_LATENCY.observe(started - job.enqueued_at)
+            self.metrics.queue_wait.observe(started - job.enqueued_at)
         if self._back_to_back is not None:
             # The whole cycle from one busy batch to the next, not the forward pass alone: HTTP
             # work and GIL waits drain the queue slower than the engine would on its own.
@@ -87,8 +88,8 @@ class Runner(ABC):
                     done.append(job)
             return done
         elapsed = time.perf_counter() - started
-        metrics.INFERENCE_LATENCY.observe(elapsed)
-        metrics.BATCH_SIZE.observe(len(batch))
+        self.metrics.inference.observe(elapsed)
+        self.metrics.batch_size.observe(len(batch))
         for row, (job, index) in enumerate(batch):
             if job.outcome is not None:
                 continue  # an earlier batch of this request failed; it is already answered
@@ -105,8 +106,8 @@ class Runner(ABC):
 
 
 class ThreadRunner(Runner):
-    def __init__(self, queue: TextQueue, engine: Engine) -> None:
-        super().__init__(queue, engine)
+    def __init__(self, queue: TextQueue, engine: Engine, metrics: VersionMetrics) -> None:
+        super().__init__(queue, engine, metrics)
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="model-runner", daemon=True)
 
@@ -139,6 +140,7 @@ class ThreadRunner(Runner):
                 while wait := self.queue.seconds_until_batch(time.perf_counter()):
                     self._changed.wait(wait)  # woken by every arrival: re-checks fullness
                 batch, dropped = self.queue.take()
+                self.metrics.queue_depth.set(len(self.queue))
             self._deliver(dropped)
             if batch:
                 self._deliver(self._run_batch(batch))
@@ -157,8 +159,8 @@ class ThreadRunner(Runner):
 
 
 class LoopRunner(Runner):
-    def __init__(self, queue: TextQueue, engine: Engine) -> None:
-        super().__init__(queue, engine)
+    def __init__(self, queue: TextQueue, engine: Engine, metrics: VersionMetrics) -> None:
+        super().__init__(queue, engine, metrics)
         self._scheduled: asyncio.Handle | None = None
 
     def start(self) -> None:
@@ -194,6 +196,7 @@ class LoopRunner(Runner):
         """One batch on the event loop; then yield to HTTP work before the next one."""
         self._scheduled = None
         batch, dropped = self.queue.take()
+        self.metrics.queue_depth.set(len(self.queue))
         _settle(dropped)
         if batch:
             _settle(self._run_batch(batch))
@@ -201,5 +204,7 @@ class LoopRunner(Runner):
             self._schedule(asyncio.get_running_loop())
 
 
-def make_runner(queue: TextQueue, engine: Engine, on_event_loop: bool) -> Runner:
-    return (LoopRunner if on_event_loop else ThreadRunner)(queue, engine)
+def make_runner(
+    queue: TextQueue, engine: Engine, on_event_loop: bool, metrics: VersionMetrics
+) -> Runner:
+    return (LoopRunner if on_event_loop else ThreadRunner)(queue, engine, metrics)

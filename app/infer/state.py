@@ -1,42 +1,24 @@
-"""What the request path reads: the loaded model version (once it is) and the readiness."""
+"""What the request path reads: the served model versions, their control, and the readiness."""
 
+import asyncio
 import logging
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 from app import metrics
-from app.core.artifacts import ArtifactError, Artifacts, load_artifacts
-from app.engines.base import Engine
-from app.engines.choice import make_engine, warm_up
+from app.infer.control import ModelControl
 from app.infer.errors import NotReady, Overloaded
-from app.infer.queue import TextQueue
-from app.infer.results import ModelRef
-from app.infer.runner import Runner, make_runner
-from app.settings import Settings
+from app.infer.registry import ModelRegistry
+from app.infer.workers import WorkerSync
+from app.repository.layout import Repository, SingleModel, Source
+from app.repository.policy import VersionPolicy
+from app.settings import CONTROL_DIR_ENV, Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoadedVersion:
-    """Everything a request needs; exists only once the model is loaded, verified and warm."""
-
-    settings: Settings
-    artifacts: Artifacts
-    engine: Engine
-    runner: Runner
-    # Large requests are tokenized here, off the event loop (app/infer/classify.py).
-    tokenizer_pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tokenizer")
-    )
-
-    @cached_property
-    def ref(self) -> ModelRef:
-        return ModelRef(self.artifacts.name, self.artifacts.version)
 
 
 @dataclass(frozen=True)
@@ -74,93 +56,100 @@ class ExplainSlots:
             metrics.EXPLAIN_IN_FLIGHT.dec()
 
 
-def _load_version(settings: Settings) -> LoadedVersion:
-    artifacts = load_artifacts(settings.model_dir)
-    engine = make_engine(settings.engine, artifacts, settings.device, settings.threads_per_worker())
-    warm_up(engine, settings.max_batch_size, artifacts.max_length)
-    engine.on_batch = metrics.count_tokens  # counted from here: the warm-up is no traffic
-    queue = TextQueue(
-        settings.max_batch_size,
-        settings.max_batch_tokens,
-        settings.max_queue_texts,
-        settings.max_wait_ms / 1000,
-        settings.max_queue_ms / 1000,
-    )
-    on_event_loop = settings.inference_thread == "off" or (
-        settings.inference_thread == "auto"
-        and engine.device == "cpu"
-        and settings.cpus_per_worker() == 1
-    )
-    runner = make_runner(queue, engine, on_event_loop)
-    runner.start()
-    log.info(
-        "ready: %s version %s (%d parameters) from %s, engine %s on %s, forward passes %s",
-        artifacts.name,
-        artifacts.version,
-        artifacts.parameters,
-        settings.model_dir,
-        engine.name,
-        engine.device,
-        "on the event loop" if on_event_loop else "on a dedicated thread",
-    )
-    return LoadedVersion(settings, artifacts, engine, runner)
+def source_for(settings: Settings) -> Source:
+    if settings.model_repository is not None:
+        return Repository(settings.model_repository)
+    return SingleModel(settings.model_dir)
 
 
 class ServingState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.loaded: LoadedVersion | None = None
-        self.readiness = Readiness("starting", "model not loaded yet")
+        self.registry = ModelRegistry(settings.default_model)
+        self.control = ModelControl(settings, self.registry, source_for(settings))
+        self.control.on_change = self._publish_readiness
+        shared = os.environ.get(CONTROL_DIR_ENV)
+        self.sync = (
+            WorkerSync(Path(shared), self.control)
+            if shared and settings.workers > 1 and settings.model_control == "explicit"
+            else None
+        )
         self.explain_slots = ExplainSlots(settings.max_concurrent_explain)
+        self._started = self._draining = False
+        self._tasks: list[asyncio.Task[None]] = []
         metrics.READY.set(0)
 
-    def _set(self, readiness: Readiness) -> None:
-        self.readiness = readiness
-        metrics.READY.set(1 if readiness.ready else 0)
+    @property
+    def readiness(self) -> Readiness:
+        if self._draining:
+            return Readiness("draining", "shutting down")
+        if not self._started:
+            return Readiness("starting", "model not loaded yet")
+        if self.registry or self.settings.model_control == "explicit":
+            return Readiness("ready", "")
+        return Readiness("failed", self.registry.not_ready_reason)
 
     @property
     def draining(self) -> bool:
-        return self.readiness.state == "draining"
+        return self._draining
 
-    def version(self) -> LoadedVersion:
-        """The version that answers, or NotReady with the reason there is none."""
-        if self.loaded is None:
-            raise NotReady(self.readiness.reason)
-        return self.loaded
+    def _publish_readiness(self) -> None:
+        metrics.READY.set(1 if self.readiness.ready else 0)
 
     def require_ready(self) -> None:
         """NotReady unless the service takes traffic: starting, failed and draining are all not
         ready (what the readiness probes report)."""
-        if not self.readiness.ready:
-            raise NotReady(self.readiness.reason)
+        readiness = self.readiness
+        if not readiness.ready:
+            raise NotReady(readiness.reason)
 
-    def load(self) -> None:
-        """Load, verify and warm up the model; on failure stay not-ready and say why."""
-        try:
-            self.loaded = _load_version(self.settings)
-        except ArtifactError as exc:
-            self._set(Readiness("failed", f"model artifacts refused: {exc}"))
-            log.error(
-                "not ready: artifact %s in %s refused: %s", exc.file, self.settings.model_dir, exc
-            )
-            return
-        except Exception as exc:  # e.g. DEVICE=cuda without CUDA: say so, never die silently
-            self._set(Readiness("failed", f"model could not start: {exc}"))
-            log.exception("not ready: model could not start")
-            return
-        self._set(Readiness("ready", ""))
+    async def start(self) -> None:
+        """Serve what the repository holds; then follow the other workers, or poll the directory."""
+        await self.control.start()
+        if self.sync is not None:
+            self.sync.register()
+            self._background(self.sync.follow_forever())
+        if self.settings.model_control == "poll":
+            self._background(self.control.poll_forever(self.settings.poll_interval_s))
+        self._started = True
+        self._publish_readiness()
+        if self.readiness.ready:
+            served = ", ".join(f"{v.ref.name} version {v.ref.version}" for v in self.registry.all())
+            log.info("ready: serving %s", served or "no model yet (MODEL_CONTROL=explicit)")
+        else:
+            log.error("not ready: %s", self.readiness.reason)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(work))
+
+    async def load_model(self, name: str, policy: VersionPolicy | None) -> None:
+        """An explicit load, on every worker."""
+        if self.sync is not None:
+            await self.sync.load(name, policy)
+        else:
+            await self.control.load(name, policy)
+
+    async def unload_model(self, name: str) -> None:
+        if self.sync is not None:
+            await self.sync.unload(name)
+        else:
+            await self.control.unload(name)
 
     def begin_shutdown(self) -> None:
         """Called from the signal handler: readiness fails at once, while requests that still
         arrive before the server closes its sockets are served, not dropped. Logs once (signals
         may repeat)."""
-        if not self.draining:
-            self._set(Readiness("draining", "shutting down"))
+        if not self._draining:
+            self._draining = True
+            self._publish_readiness()
             log.info("not ready: shutting down, finishing in-flight requests")
 
-    def drain(self) -> None:
-        """Finish every queued text, then end the runner and the tokenizer pool."""
+    async def drain(self) -> None:
+        """Finish every queued text, then free every version."""
         self.begin_shutdown()
-        if self.loaded is not None:
-            self.loaded.runner.stop()
-            self.loaded.tokenizer_pool.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.sync is not None:
+            self.sync.unregister()
+        await self.control.drain()

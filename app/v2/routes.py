@@ -5,16 +5,17 @@
 Errors under /v2 have the protocol's shape, {"error": "<message>"} (app/v2/errors.py).
 """
 
+from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from app.http.auth import ApiKeyRoute
-from app.http.dependencies import READY, ClientGoneDep, LoadedDep
+from app.http.dependencies import READY, ClientGoneDep, StateDep
 from app.http.errors import OIP_PREFIX, HttpError
 from app.infer.classify import classify_texts
-from app.infer.state import LoadedVersion
+from app.infer.version import LoadedVersion
 from app.v2.codec import HEADER_LENGTH, TensorError
 from app.v2.schemas import (
     INFER_ERROR_RESPONSES,
@@ -40,30 +41,25 @@ keyed = APIRouter(prefix=OIP_PREFIX, tags=TAGS, route_class=ApiKeyRoute)
 SERVER_NAME = "rnn-text-classifier"
 
 
-def get_named_version(name: str, loaded: LoadedDep) -> LoadedVersion:
-    """The model the path names, or 404: this server has one, named as in its config.json."""
-    if name != loaded.ref.name:
-        raise HttpError(
-            404, "not_found", f"unknown model {name!r}; this server has {loaded.ref.name!r}"
-        )
-    return loaded
+async def get_named_version(
+    name: str, request: Request, state: StateDep
+) -> AsyncIterator[LoadedVersion]:
+    """The version the path names: the highest loaded under /models/{name}, that one under
+    /models/{name}/versions/{version}; UnknownModel (a 404) when there is none. Held until the
+    response is made, so a version swapped out meanwhile answers first."""
+    with state.registry.use(name, request.path_params.get("version")) as loaded:
+        yield loaded
 
 
 NamedDep = Annotated[LoadedVersion, Depends(get_named_version)]
 
 
-def check_version(version: str, loaded: NamedDep) -> None:
-    if version != loaded.ref.version:
-        raise HttpError(
-            404,
-            "not_found",
-            f"unknown version {version!r} of model {loaded.ref.name!r}; it has "
-            f"{loaded.ref.version!r}",
-        )
+async def declare_version(version: str) -> None:
+    """The path's {version}, for the OpenAPI document (get_named_version reads it)."""
 
 
-# The /versions/{version} form of a route: the same handler after this check.
-VERSIONED = [Depends(check_version)]
+# The /versions/{version} form of a route: the same handler.
+VERSIONED = [Depends(declare_version)]
 
 
 @router.get("", response_model=ServerMetadata, responses=OIP_ERROR_RESPONSES)
@@ -98,11 +94,11 @@ async def server_ready() -> Ready:
     responses=OIP_ERROR_RESPONSES,
     dependencies=VERSIONED,
 )
-async def model_metadata(loaded: NamedDep) -> ModelMetadata:
+async def model_metadata(loaded: NamedDep, state: StateDep) -> ModelMetadata:
     artifacts = loaded.artifacts
     return ModelMetadata(
         name=loaded.ref.name,
-        versions=[loaded.ref.version],
+        versions=[v.ref.version for v in state.registry.versions(loaded.ref.name)],
         platform=loaded.engine.name,
         inputs=[TensorMetadata(name=INPUT, datatype="BYTES", shape=[-1])],
         outputs=[

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.artifacts import BUNDLED_MODEL, TEXTS
 from tests.support.clients import client_for, wait_ready
-from tests.support.metrics import metric
+from tests.support.metrics import metric, metric_total
 
 
 @pytest.fixture
@@ -95,12 +95,12 @@ def test_explain_needs_the_api_key_when_one_is_set(tiny_model_dir: Path) -> None
 def test_explanations_have_their_own_metrics(client: TestClient) -> None:
     # In-process, the metrics registry is shared by every test: compare before and after.
     explained = metric(client, "rnn_classifier_explain_duration_seconds_count")
-    classified = metric(client, "rnn_classifier_batch_size_count")
+    classified = metric_total(client, "rnn_classifier_batch_size_count")
     explain(client, ["funny"])
     assert metric(client, "rnn_classifier_explain_duration_seconds_count") == explained + 1
     assert metric(client, "rnn_classifier_explains_in_flight") == 0
     # Explanations do not go through the classify queue.
-    assert metric(client, "rnn_classifier_batch_size_count") == classified
+    assert metric_total(client, "rnn_classifier_batch_size_count") == classified
 
 
 def test_playground_page_is_static_with_a_strict_policy(client: TestClient) -> None:

@@ -15,6 +15,7 @@ from app.engines.torch_eager import TorchEngine
 from app.infer.errors import BatchFailed
 from app.infer.queue import TextQueue
 from app.infer.runner import ThreadRunner
+from app.infer.version_metrics import VersionMetrics
 from tests.support.clients import client_for, serving_state, wait_for, wait_ready
 
 
@@ -37,7 +38,7 @@ def test_a_failed_batch_fails_only_the_requests_in_it(caplog: pytest.LogCaptureF
         return np.array([[len(s), sum(s)] for s in sequences], np.float32)
 
     queue = TextQueue(max_batch_size=8, max_batch_tokens=1000, max_queue_texts=100)
-    runner = ThreadRunner(queue, FailingFirst())
+    runner = ThreadRunner(queue, FailingFirst(), VersionMetrics("faults-test", "1"))
     runner.start()
 
     async def scenario() -> list[np.ndarray | BaseException]:
@@ -120,7 +121,7 @@ def test_full_queue_answers_429_then_service_resumes(
     }
     with client_for(tiny_model_dir, **settings) as client:
         wait_ready(client)
-        queue = serving_state(client).version().runner.queue
+        queue = serving_state(client).registry.resolve().runner.queue
         release.clear()
         entered.clear()
         with ThreadPoolExecutor(2) as pool:

@@ -335,7 +335,7 @@ def test_oip_and_classify_requests_share_batches(
     monkeypatch.setattr(TorchEngine, "predict", held)
     with client_for(tiny_model_dir, inference_thread="on", engine="torch") as c:
         wait_ready(c)
-        queue = serving_state(c).version().runner.queue
+        queue = serving_state(c).registry.resolve().runner.queue
         release.clear()
         entered.clear()
         batch_sizes.clear()

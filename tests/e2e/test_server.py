@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.support.artifacts import BUNDLED_MODEL
-from tests.support.metrics import metric as metric_of
+from tests.support.metrics import metric_total
 from tests.support.servers import Server, start_server, stop_server
 
 # These tests fill the queue on purpose and need it to stay full for a while: one text per
@@ -75,7 +75,8 @@ def test_concurrent_requests_match_single_request_answers(bundled_server: Server
 
 
 def metric(server: Server, name: str) -> float:
-    return metric_of(server.base_url, name)
+    """All series of the metric summed (the per-version ones carry model and version labels)."""
+    return metric_total(server.base_url, name)
 
 
 def queue_depth(server: Server) -> float:

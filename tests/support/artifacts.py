@@ -8,6 +8,7 @@ from app.core.architecture import ModelConfig
 from app.core.artifacts import save_artifacts
 from app.core.network import RNNClassifier, numpy_weights
 from app.core.tokenizer import Tokenizer
+from training.serving_checks import known_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_MODEL = ROOT / "model_artifacts"
@@ -25,9 +26,12 @@ def make_artifacts(
     rnn_type: str = "gru",
     labels: tuple[str, ...] = ("neg", "pos"),
     max_length: int = 12,
+    seed: int = 0,
+    name: str = "tiny",
 ) -> Path:
-    """A small untrained model with real files: fast to build, exercises every loading path."""
-    torch.manual_seed(0)
+    """A small untrained model with real files: fast to build, exercises every loading path.
+    Another `seed` gives other weights, so other answers; the known answers are its own."""
+    torch.manual_seed(seed)
     tokenizer = Tokenizer.build(TEXTS)
     model = RNNClassifier(
         ModelConfig(
@@ -38,6 +42,9 @@ def make_artifacts(
             rnn_type=rnn_type,
         )
     )  # type: ignore[arg-type]
+    model.eval()
+    known = known_answers(model, tokenizer, TEXTS, max_length)
+    extra = {"metrics": {}, "known_answers": known, "monitoring": {"unknown_word_share": 0.1}}
     save_artifacts(
         directory,
         model.config,
@@ -45,8 +52,17 @@ def make_artifacts(
         tokenizer,
         list(labels),
         max_length,
-        name="tiny",
+        name=name,
         version="test",
-        extra={"metrics": {}},
+        extra=extra,
     )
     return directory
+
+
+def make_repository(root: Path, models: dict[str, list[int]]) -> Path:
+    """MODEL_REPOSITORY layout: for each model its versions, each from its own seed (so every
+    version answers differently)."""
+    for name, versions in models.items():
+        for version in versions:
+            make_artifacts(root / name / str(version), seed=version, name=name)
+    return root

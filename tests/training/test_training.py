@@ -13,6 +13,9 @@ import torch
 from app.core.architecture import ModelConfig
 from app.core.artifacts import WEIGHTS_FILE, load_artifacts
 from app.core.network import RNNClassifier
+from app.infer.version import load_version
+from app.repository.layout import Repository
+from app.settings import Settings
 from tests.support.artifacts import ROOT
 from training.config import PRESETS, TrainConfig, architecture, config_from_args
 from training.data import split_of
@@ -191,3 +194,22 @@ def test_distilled_model_follows_the_teachers_probabilities_not_the_labels() -> 
     probabilities = torch.softmax(predict_logits(fitted.model, [ids for ids, _ in data]), dim=-1)
     assert bool((probabilities[:, 0] > 0.8).all())
     assert bool((probabilities[:, 0] < 0.97).all())
+
+
+def test_training_into_a_repository_writes_the_next_version_the_service_accepts(
+    tmp_path: Path,
+) -> None:
+    repository = tmp_path / "repo"
+    for _ in range(2):
+        train(["--limit", "600", "--repository", str(repository), "--name", "reviews", *TINY])
+    folders = Repository(repository).versions("reviews")
+    assert [f.version for f in folders] == ["1", "2"]
+    config = json.loads((folders[1].path / "config.json").read_text())
+    assert len(config["known_answers"]) == 8
+    assert 0 < config["monitoring"]["unknown_word_share"] < 1
+    # The service checks the known answers with the engine it serves with: they hold.
+    loaded = load_version(Settings(threads=1), folders[1])
+    try:
+        assert loaded.ref.name == "reviews" and loaded.ref.version == "2"
+    finally:
+        loaded.close()

@@ -10,6 +10,7 @@ from app.engines.choice import warm_up
 from app.infer.errors import ClientGone, Overloaded
 from app.infer.queue import TextQueue
 from app.infer.runner import Runner, make_runner
+from app.infer.version_metrics import VersionMetrics
 
 BOTH_RUNNERS = pytest.mark.parametrize("on_event_loop", [False, True], ids=["thread", "loop"])
 
@@ -38,7 +39,7 @@ def runner_for(
         int(limits.pop("max_queue_texts")),
         **limits,
     )
-    return make_runner(text_queue, engine, on_event_loop)
+    return make_runner(text_queue, engine, on_event_loop, VersionMetrics("queue-test", "1"))
 
 
 async def run(runner: Runner, requests: list[list[list[int]]]) -> list[np.ndarray]:
@@ -148,7 +149,7 @@ def test_max_wait_runs_a_partial_batch_at_the_deadline(on_event_loop: bool) -> N
 def test_estimated_wait_over_max_queue_time_is_refused_with_retry_after() -> None:
     queue = TextQueue(8, 1000, 10_000, max_queue_s=0.5)
     queue.record_batch(texts=10, seconds=0.1)  # measured: 10 ms per text
-    runner = make_runner(queue, RecordingEngine(), on_event_loop=True)
+    runner = make_runner(queue, RecordingEngine(), True, VersionMetrics("queue-test", "1"))
 
     async def scenario() -> None:
         first = asyncio.ensure_future(runner.submit([[1]] * 40))  # ~0.4 s of work: admitted

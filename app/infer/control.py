@@ -1,0 +1,295 @@
+"""Which versions are served, and changing that at run time without failing a request.
+
+MODEL_CONTROL=none serves what the repository (or MODEL_DIR) holds at start; explicit adds load
+and unload calls (Triton's repository extension, app/v2/repository.py); poll converges on what
+the directory holds every POLL_INTERVAL_S, acting only on complete version folders.
+
+A change of one model converges it on a wanted set of versions: new ones load, verify and warm
+up in the background while the old ones serve; then, in one step on the event loop, the new ones
+are served and the unwanted ones retired (each finishes the requests that hold it, then is
+freed). If a wanted version is refused, nothing is retired: the old version keeps serving.
+"""
+
+import asyncio
+import ctypes
+import ctypes.util
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app import metrics
+from app.core.artifacts import ArtifactError, verify_artifacts
+from app.infer.registry import ModelRegistry
+from app.infer.version import LoadedVersion, load_version
+from app.repository.layout import (
+    RepositoryError,
+    SingleModel,
+    Source,
+    VersionFolder,
+    check_name,
+    version_sort_key,
+)
+from app.repository.policy import VersionPolicy
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (model, version)
+
+
+class ControlError(Exception):
+    """A load or unload that cannot be done, or was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    version: str | None
+    state: str  # Triton's: READY, LOADING, UNLOADING, UNAVAILABLE
+    reason: str = ""
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap an unloaded version used back to the system (glibc keeps it otherwise, and
+    a server that loads and unloads all day would only ever grow)."""
+    libc = ctypes.util.find_library("c")
+    if libc:
+        trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+
+
+def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        return tuple(
+            sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in path.iterdir())
+        )
+    except OSError:
+        return ()
+
+
+class ModelControl:
+    def __init__(self, settings: Settings, registry: ModelRegistry, source: Source) -> None:
+        self.settings, self.registry, self.source = settings, registry, source
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._loading: set[Key] = set()
+        self._retiring: dict[Key, LoadedVersion] = {}
+        self._retirements: set[asyncio.Task[None]] = set()
+        self._problems: dict[Key, str] = {}  # why a version is not served, for the index
+        # Folders refused (or incomplete) as they are now: not retried until their files change.
+        self._refused: dict[Path, tuple[tuple[str, int, int], ...]] = {}
+        self.on_change: Callable[[], None] = lambda: None  # after every convergence
+
+    # ------------------------------------------------------------ what is wanted
+
+    def wanted(
+        self, name: str, policy: VersionPolicy | None = None, complete_only: bool = False
+    ) -> list[VersionFolder]:
+        """The version folders to serve: the policy's choice among those on disk (the complete
+        ones only, in poll mode)."""
+        folders = self.source.versions(name)
+        if complete_only:
+            folders = [f for f in folders if self._complete(f)]
+        if isinstance(self.source, SingleModel):
+            return self.source.wanted(name, policy) if folders else []
+        by_version = {int(f.version): f for f in folders}
+        chosen = (policy or self.source.policy(name)).select(list(by_version))
+        return [by_version[v] for v in chosen]
+
+    def _complete(self, folder: VersionFolder) -> bool:
+        if self._refused.get(folder.path) == _fingerprint(folder.path):
+            return False
+        try:
+            verify_artifacts(folder.path)
+            return True
+        except ArtifactError as exc:
+            self._refused[folder.path] = _fingerprint(folder.path)
+            log.info("not loading %s %s yet: %s", folder.name, folder.version, exc)
+            return False
+
+    # ------------------------------------------------------------ converging
+
+    async def start(self) -> None:
+        """Serve what the source holds (every model, its own policy)."""
+        try:
+            names = self.source.models()
+        except RepositoryError as exc:
+            self.registry.not_ready_reason = str(exc)
+            log.error("no models: %s", exc)
+            return
+        for name in names:
+            try:
+                await self.converge(name, self.wanted(name, complete_only=self._polling))
+            except RepositoryError as exc:
+                self._problems[(name, "")] = str(exc)
+                log.error("model %s not served: %s", name, exc)
+
+    @property
+    def _polling(self) -> bool:
+        return self.settings.model_control == "poll"
+
+    async def converge(self, name: str, wanted: list[VersionFolder]) -> list[str]:
+        """Serve exactly `wanted` of model `name`; the reasons of the versions refused."""
+        async with self._locks[name]:
+            current = {v.ref.version: v for v in self.registry.versions(name)}
+            loaded: list[LoadedVersion] = []
+            refused: list[str] = []
+            for folder in wanted:
+                if folder.version in current:
+                    continue
+                try:
+                    loaded.append(await self._load(folder))
+                except Exception as exc:
+                    refused.append(f"version {folder.version} of {name!r} refused: {exc}")
+            for new in loaded:  # one step, no await in between: the switch is atomic
+                self.registry.add(new)
+                self._problems.pop((name, new.ref.version), None)
+            if not refused:
+                keep = {f.version for f in wanted}
+                for number, old in current.items():
+                    if number not in keep:
+                        self._retire(old, "unloaded")
+            self._update_readiness_reason(refused)
+            self.on_change()
+            return refused
+
+    async def _load(self, folder: VersionFolder) -> LoadedVersion:
+        key = (folder.name, folder.version)
+        self._make_room(folder.name)
+        self._loading.add(key)
+        started = time.perf_counter()
+        try:
+            version = await asyncio.to_thread(load_version, self.settings, folder)
+        except Exception as exc:
+            metrics.LOAD_FAILURES.labels(folder.name).inc()
+            self._problems[key] = f"refused: {exc}"
+            self._refused[folder.path] = _fingerprint(folder.path)
+            log.error("not serving %s version %s: %s", folder.name, folder.version, exc)
+            raise
+        finally:
+            self._loading.discard(key)
+            metrics.LOAD_DURATION.labels(folder.name).observe(time.perf_counter() - started)
+        return version
+
+    def _make_room(self, name: str) -> None:
+        limit = self.settings.max_loaded_models
+        if not limit or len(self.registry.all()) + len(self._loading) < limit:
+            return
+        evicted = self.registry.least_recently_used_idle(keep=name)
+        if evicted is None:
+            raise ControlError(
+                f"MAX_LOADED_MODELS={limit} versions are loaded and every other one has "
+                "requests in flight"
+            )
+        self._retire(evicted, f"evicted: least recently used of MAX_LOADED_MODELS={limit}")
+        log.info(
+            "evicted %s version %s (MAX_LOADED_MODELS=%d)",
+            evicted.ref.name,
+            evicted.ref.version,
+            limit,
+        )
+
+    def _retire(self, version: LoadedVersion, reason: str) -> asyncio.Task[None]:
+        key = (version.ref.name, version.ref.version)
+        self.registry.remove(*key)
+        self._retiring[key] = version
+        self._problems[key] = reason
+        task = asyncio.get_running_loop().create_task(self._finish(key, version), name=key[0])
+        self._retirements.add(task)
+        task.add_done_callback(self._retirements.discard)
+        return task
+
+    async def _finish(self, key: Key, version: LoadedVersion) -> None:
+        try:
+            await version.retire()
+        finally:
+            self._retiring.pop(key, None)
+            await asyncio.to_thread(_release_freed_memory)
+            log.info("unloaded %s version %s", *key)
+
+    def _update_readiness_reason(self, refused: list[str]) -> None:
+        if refused:
+            self.registry.not_ready_reason = refused[-1]
+
+    async def drain(self) -> None:
+        """Retire every version (at shutdown), and wait for all of them to be freed."""
+        for version in self.registry.all():
+            self._retire(version, "shutting down")
+        await asyncio.gather(*self._retirements, return_exceptions=True)
+
+    async def poll_forever(self, interval_s: float) -> None:
+        """Converge on the directory every `interval_s`: new complete versions in, removed
+        versions and models out."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                names = self.source.models()
+            except RepositoryError as exc:
+                log.error("cannot read the repository: %s", exc)
+                continue
+            for name in names:
+                try:
+                    await self.converge(name, self.wanted(name, complete_only=True))
+                except RepositoryError as exc:
+                    log.error("model %s: %s", name, exc)
+            for gone in set(self.registry.names()) - set(names):
+                await self.converge(gone, [])
+
+    # ------------------------------------------------------------ explicit control
+
+    async def load(self, name: str, policy: VersionPolicy | None = None) -> None:
+        """Serve the versions `policy` (default: the model's own) selects; ControlError if one is
+        refused (the versions served before keep serving) or there is none."""
+        try:
+            wanted = self.wanted(check_name(name), policy)
+        except RepositoryError as exc:
+            raise ControlError(str(exc)) from exc
+        if not wanted:
+            raise ControlError(f"no version of model {name!r} matches its version_policy")
+        refused = await self.converge(name, wanted)
+        if refused:
+            raise ControlError("; ".join(refused))
+
+    async def unload(self, name: str) -> None:
+        """Serve no version of `name`; returns once the requests that held one are answered and
+        it is freed."""
+        try:
+            known = check_name(name) in self.registry.names() or name in self.source.models()
+        except RepositoryError as exc:
+            raise ControlError(str(exc)) from exc
+        if not known:
+            raise ControlError(f"unknown model {name!r}")
+        await self.converge(name, [])
+        await asyncio.gather(*(t for t in list(self._retirements) if t.get_name() == name))
+
+    # ------------------------------------------------------------ the index
+
+    def index(self) -> list[Status]:
+        statuses = [Status(*key, "LOADING") for key in sorted(self._loading)]
+        statuses += [Status(v.ref.name, v.ref.version, "READY") for v in self.registry.all()]
+        statuses += [Status(*key, "UNLOADING") for key in sorted(self._retiring)]
+        listed = {(s.name, s.version) for s in statuses}
+        statuses += [
+            Status(key[0], key[1] or None, "UNAVAILABLE", reason)
+            for key, reason in sorted(self._problems.items())
+            if key not in listed
+        ]
+        listed |= {(s.name, s.version or "") for s in statuses}
+        statuses += [
+            Status(folder.name, folder.version, "UNAVAILABLE", "not selected by its version_policy")
+            for folder in self._on_disk()
+            if (folder.name, folder.version) not in listed
+        ]
+        return sorted(statuses, key=lambda s: (s.name, version_sort_key(s.version or "")))
+
+    def _on_disk(self) -> list[VersionFolder]:
+        folders: list[VersionFolder] = []
+        try:
+            for name in self.source.models():
+                folders += self.source.versions(name)
+        except RepositoryError:
+            pass
+        return folders

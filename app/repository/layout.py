@@ -1,0 +1,147 @@
+"""Finding models and versions on disk: a repository (MODEL_REPOSITORY) or one model directory
+(MODEL_DIR), both seen as models with candidate version folders.
+
+Version folders are positive integers; any other name is ignored, so a writer can stage a folder
+under another name and rename it in when it is complete (what training does). Model names are
+checked, and no path outside the repository is ever read.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.core.artifacts import CONFIG_FILE
+from app.repository.policy import PolicyError, VersionPolicy
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# The per-model file beside the version folders: {"version_policy": {...}}.
+MODEL_FILE = "model.json"
+
+
+class RepositoryError(ValueError):
+    """A name, path or per-model file the repository refuses; the message says why."""
+
+
+@dataclass(frozen=True, order=True)
+class VersionFolder:
+    name: str
+    version: str
+    path: Path
+
+
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name) or ".." in name:
+        raise RepositoryError(
+            f"invalid model name {name!r}: 1-128 of A-Z a-z 0-9 . _ -, starting with a letter "
+            "or digit"
+        )
+    return name
+
+
+def version_sort_key(version: str) -> tuple[int, str]:
+    """Integer versions in numeric order; a MODEL_DIR version (a timestamp string) by itself."""
+    return (int(version), "") if version.isdigit() else (-1, version)
+
+
+class Repository:
+    """DIR/<name>/<version>/."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def models(self) -> list[str]:
+        if not self.root.is_dir():
+            raise RepositoryError(f"MODEL_REPOSITORY {self.root} is not a directory")
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME.fullmatch(p.name))
+
+    def model_path(self, name: str) -> Path:
+        path = (self.root / check_name(name)).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise RepositoryError(f"model {name!r} is outside MODEL_REPOSITORY")
+        return path
+
+    def versions(self, name: str) -> list[VersionFolder]:
+        """Every integer-named version folder of the model, ascending; the rest is ignored."""
+        path = self.model_path(name)
+        if not path.is_dir():
+            raise RepositoryError(f"no model {name!r} in MODEL_REPOSITORY {self.root}")
+        folders = [
+            VersionFolder(name, str(int(p.name)), p.resolve())
+            for p in path.iterdir()
+            if p.is_dir() and p.name.isdigit() and int(p.name) > 0
+        ]
+        inside = [f for f in folders if f.path.is_relative_to(path)]
+        return sorted(inside, key=lambda f: int(f.version))
+
+    def policy(self, name: str) -> VersionPolicy:
+        file = self.model_path(name) / MODEL_FILE
+        if not file.exists():
+            return VersionPolicy()
+        try:
+            raw: Any = json.loads(file.read_text(encoding="utf-8"))
+            return VersionPolicy.parse(raw.get("version_policy", {"latest": {"num_versions": 1}}))
+        except (OSError, ValueError, AttributeError) as exc:
+            raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+
+    def wanted(self, name: str, policy: VersionPolicy | None = None) -> list[VersionFolder]:
+        """The version folders `policy` (default: the model's own) selects."""
+        folders = {int(f.version): f for f in self.versions(name)}
+        chosen = (policy or self.policy(name)).select(list(folders))
+        return [folders[v] for v in chosen]
+
+
+class SingleModel:
+    """MODEL_DIR: a repository of one model, its one version the directory itself, named and
+    versioned by its config.json."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _identity(self) -> tuple[str, str]:
+        try:
+            config = json.loads((self.directory / CONFIG_FILE).read_text(encoding="utf-8"))
+            return str(config["name"]), str(config["version"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RepositoryError(
+                f"{self.directory / CONFIG_FILE}: cannot be read ({exc})"
+            ) from exc
+
+    def models(self) -> list[str]:
+        return [self._identity()[0]]
+
+    def versions(self, name: str) -> list[VersionFolder]:
+        own, version = self._identity()
+        if name != own:
+            raise RepositoryError(f"no model {name!r}: MODEL_DIR holds {own!r}")
+        return [VersionFolder(own, version, self.directory)]
+
+    def policy(self, name: str) -> VersionPolicy:
+        return VersionPolicy()
+
+    def wanted(self, name: str, policy: VersionPolicy | None = None) -> list[VersionFolder]:
+        if policy is not None and policy != VersionPolicy():
+            raise RepositoryError(
+                "MODEL_DIR holds one version: a version_policy needs MODEL_REPOSITORY"
+            )
+        return self.versions(name)
+
+
+Source = Repository | SingleModel
+
+
+def parse_policy_override(config: str) -> VersionPolicy | None:
+    """The version_policy of a load request's `config` (a JSON string), if it has one."""
+    try:
+        raw = json.loads(config)
+    except ValueError as exc:
+        raise RepositoryError(f"config is not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise RepositoryError("config must be a JSON object")
+    if "version_policy" not in raw:
+        return None
+    try:
+        return VersionPolicy.parse(raw["version_policy"])
+    except PolicyError as exc:
+        raise RepositoryError(str(exc)) from exc

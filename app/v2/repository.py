@@ -1,0 +1,108 @@
+"""Triton's model repository extension, as tritonclient calls it: the index, load and unload
+(with `config` carrying a version_policy, for rollback). Bodies are optional; errors are the
+protocol's {"error": "<message>"}. These routes change what is served: they need ADMIN_API_KEY,
+and load and unload need MODEL_CONTROL=explicit. No model files are taken through the API: a new
+version is a folder in MODEL_REPOSITORY.
+"""
+
+from enum import Enum
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from app.http.auth import AdminKeyRoute
+from app.http.dependencies import StateDep
+from app.http.errors import OIP_PREFIX, HttpError
+from app.infer.control import ControlError
+from app.infer.state import ServingState
+from app.repository.layout import RepositoryError, parse_policy_override
+from app.v2.schemas import OIP_ERROR_RESPONSES, OipError
+
+TAGS: list[str | Enum] = ["open inference protocol (v2): model repository"]
+router = APIRouter(prefix=f"{OIP_PREFIX}/repository", tags=TAGS, route_class=AdminKeyRoute)
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": OipError, "description": "refused: the reason (the version served before, if "
+          "any, keeps serving)"},
+    401: {"model": OipError, "description": "ADMIN_API_KEY is set and the request lacks it"},
+    **OIP_ERROR_RESPONSES,
+}  # fmt: skip
+
+
+class IndexEntry(BaseModel):
+    name: str
+    version: str | None = None
+    state: str = Field(description="READY, LOADING, UNLOADING or UNAVAILABLE")
+    reason: str | None = Field(None, description="Why it is not served")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, "validation", "request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise HttpError(400, "validation", "request body must be a JSON object")
+    return body
+
+
+def _require_explicit(state: ServingState) -> None:
+    if state.settings.model_control != "explicit":
+        raise HttpError(
+            400,
+            "refused",
+            f"load and unload need MODEL_CONTROL=explicit (this server: "
+            f"{state.settings.model_control})",
+        )
+
+
+@router.post(
+    "/index",
+    response_model=list[IndexEntry],
+    response_model_exclude_none=True,
+    responses=_RESPONSES,
+)
+async def repository_index(request: Request, state: StateDep) -> list[IndexEntry]:
+    """Every model and version the server knows and its state; `{"ready": true}`: READY only."""
+    ready_only = (await _body(request)).get("ready") is True
+    return [
+        IndexEntry(name=s.name, version=s.version, state=s.state, reason=s.reason or None)
+        for s in state.control.index()
+        if not ready_only or s.state == "READY"
+    ]
+
+
+@router.post("/models/{name}/load", response_class=Response, responses=_RESPONSES)
+async def repository_load(name: str, request: Request, state: StateDep) -> Response:
+    """Serve the versions the model's version_policy selects (or the policy in
+    `parameters.config`); returns once they are ready, or refused."""
+    _require_explicit(state)
+    parameters = (await _body(request)).get("parameters") or {}
+    if any(str(key).startswith("file:") for key in parameters):
+        raise HttpError(
+            400, "refused", "model files are not taken through the API: add the version folder "
+            "to MODEL_REPOSITORY"
+        )  # fmt: skip
+    config = parameters.get("config")
+    try:
+        policy = parse_policy_override(config) if isinstance(config, str) else None
+        await state.load_model(name, policy)
+    except (ControlError, RepositoryError) as exc:
+        raise HttpError(400, "refused", str(exc)) from exc
+    return Response(status_code=200)
+
+
+@router.post("/models/{name}/unload", response_class=Response, responses=_RESPONSES)
+async def repository_unload(name: str, state: StateDep) -> Response:
+    """Serve no version of the model; requests already holding one are answered first."""
+    _require_explicit(state)
+    try:
+        await state.unload_model(name)
+    except ControlError as exc:
+        raise HttpError(400, "refused", str(exc)) from exc
+    return Response(status_code=200)
