@@ -45,8 +45,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
-    WORKERS=1 \
-    MODEL_DIR=/app/model_artifacts
+    WORKERS=1
 
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
@@ -56,7 +55,8 @@ COPY --from=builder /dist/ /tmp/dist/
 RUN pip install --no-cache-dir --no-deps /tmp/dist/*.whl && rm -rf /tmp/dist
 
 WORKDIR /app
-# Owned by root: the service only reads its model. Mount another one and set MODEL_DIR to serve it.
+# Owned by root: the service only reads its model (MODEL_DIR's default, model_artifacts, is this
+# one). Mount another one and set MODEL_DIR, or a repository and MODEL_REPOSITORY, to serve those.
 COPY --from=builder /model_artifacts/ /app/model_artifacts/
 
 USER 10001:10001

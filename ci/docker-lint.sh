@@ -41,6 +41,8 @@ log "docker-compose config -q: docker-compose.yml"
 "$bin/docker-compose" -f docker-compose.yml config -q
 log "docker-compose config -q: docker-compose.yml --profile monitoring"
 "$bin/docker-compose" -f docker-compose.yml --profile monitoring config -q
+log "docker-compose config -q: docker-compose.yml + deploy/compose/repository.yml"
+MODELS=. "$bin/docker-compose" -f docker-compose.yml -f deploy/compose/repository.yml config -q
 log "docker-compose config -q: docker-compose.yml + ci/docker-compose.ci.yml"
 "$bin/docker-compose" -f docker-compose.yml -f ci/docker-compose.ci.yml config -q
 

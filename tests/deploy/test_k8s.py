@@ -109,7 +109,7 @@ def test_grace_period_covers_prestop_delay_and_drain(pod_settings: Settings) -> 
     needed = (
         pre_stop
         + pod_settings.shutdown_delay_s
-        + BACKLOG_GRACE_S  # app/server.py: taking in the backlog, requests arriving
+        + BACKLOG_GRACE_S  # app/http/shutdown.py: taking in the backlog, requests arriving
         + REQUEST_GRACE_S
         + pod_settings.shutdown_timeout_s
     )
@@ -188,3 +188,60 @@ def test_hpa_custom_metric_is_the_one_prometheus_adapter_exposes() -> None:
     assert pods_metrics and pods_metrics <= exposed
     for rule in rules:  # per-pod: the adapter maps the series' pod and namespace labels
         assert set(rule["resources"]["overrides"]) == {"namespace", "pod"}
+
+
+def strategic_merge(base: Any, patch: Any) -> Any:
+    """kustomize's strategic merge for what the overlay patches: maps merged key by key, lists of
+    named items merged by name (env, volumeMounts, volumes, containers), other values replaced."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        return {**base, **{k: strategic_merge(base.get(k), v) for k, v in patch.items()}}
+    if isinstance(base, list) and isinstance(patch, list) and all("name" in i for i in patch):
+        merged = {item["name"]: item for item in base}
+        for item in patch:
+            merged[item["name"]] = strategic_merge(merged.get(item["name"]), item)
+        return list(merged.values())
+    return patch
+
+
+def repository_overlay() -> list[dict[str, Any]]:
+    overlay = K8S / "repository"
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert set(kustomization) == {"apiVersion", "kind", "resources", "patches"}
+    assert kustomization["resources"][0] == "../"
+    docs = [*MANIFESTS]
+    for resource in kustomization["resources"][1:]:
+        docs += list(yaml.safe_load_all((overlay / resource).read_text()))
+    for entry in kustomization["patches"]:
+        patch = yaml.safe_load((overlay / entry["path"]).read_text())
+        docs = [
+            strategic_merge(doc, patch) if doc["kind"] == patch["kind"] else doc for doc in docs
+        ]
+    return docs
+
+
+def test_the_repository_overlay_mounts_a_shared_volume_read_only_and_polls_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = repository_overlay()
+    for doc in docs:
+        if doc["kind"] in {*CORE_KINDS, "PersistentVolumeClaim"}:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSIONS[-1], strict=True)
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (claim,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    pod = deployment["spec"]["template"]["spec"]
+    (api,) = pod["containers"]
+    env = {item["name"]: item["value"] for item in api["env"]}
+    assert set(env) - setting_names() == set()
+    assert env["MODEL_CONTROL"] == "poll"
+    (mount,) = [m for m in api["volumeMounts"] if m["mountPath"] == env["MODEL_REPOSITORY"]]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert set(claim["spec"]["accessModes"]) <= {"ReadOnlyMany", "ReadWriteMany"}
+    assert {m["mountPath"] for m in api["volumeMounts"]} == {"/tmp", "/models"}  # base kept
+    # The service accepts the pod's settings as they are.
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().model_repository == Path("/models")
