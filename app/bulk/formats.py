@@ -21,9 +21,10 @@ SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "p
 SUFFIXES[".pq"] = "parquet"
 # CSV and JSON lines may be compressed; pyarrow streams them through the codec.
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
-# A block is what a CSV or JSON reader parses at a time; one row must fit in it (a text of
-# MAX_TEXT_CHARS is at most 80 KB of UTF-8).
-READ_BLOCK_BYTES = 4 << 20
+# What a CSV or JSON reader parses at a time (a longer row still reads whole). pyarrow's streaming
+# readers read a few dozen blocks ahead, so this sets their memory: 4 MiB blocks held ~110 MB of
+# a large CSV at once, 1 MiB ~27 MB.
+READ_BLOCK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 8192
 
 
@@ -131,7 +132,9 @@ def _raw(path: Path) -> tuple[pa.NativeFile, pa.NativeFile]:
 def _open_csv(path: Path, encoding: str) -> Source:
     # "utf8" is pyarrow's own decoding; any other name goes through a (slower) Python codec.
     utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
-    read = pa_csv.ReadOptions(block_size=READ_BLOCK_BYTES, encoding="utf8" if utf8 else encoding)
+    read = pa_csv.ReadOptions(
+        block_size=READ_BLOCK_BYTES, encoding="utf8" if utf8 else encoding, use_threads=False
+    )
     # Quoted values may hold line breaks (multi-line reviews, tickets).
     parse = pa_csv.ParseOptions(newlines_in_values=True)
 

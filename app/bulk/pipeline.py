@@ -2,6 +2,7 @@
 in input order, with a bounded number of chunks in memory at any time."""
 
 import multiprocessing
+import re
 import signal
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -55,7 +56,7 @@ class Tally:
 
 def refusal_kind(error: str) -> str:
     """An error without its numbers, so refusals of one kind are counted together."""
-    return "".join("N" if c.isdigit() else c for c in error).replace("NN", "N").replace("NN", "N")
+    return re.sub(r"\d+", "N", error)
 
 
 def chunks(batches: Iterable[pa.RecordBatch], rows: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:

@@ -40,6 +40,7 @@ RESULT_TYPE = StructType(
 # One scorer per model, per thread count, per Python worker process: loaded by the first task
 # that needs it, reused by the next ones.
 _scorers: dict[tuple[Any, ...], Scorer] = {}
+loads = 0  # models this worker loaded (read by the tests: once per worker, not per task)
 
 
 def ship_model(spark: SparkSession, model_dir: str | Path) -> str:
@@ -75,6 +76,8 @@ def _scorer(
     threads = context.cpus() if context is not None else 1
     key = (model_dir, threads, batch_size, max_text_chars, truncation)
     if key not in _scorers:
+        global loads
+        loads += 1
         path = resolve_model_dir(model_dir)
         _scorers[key] = Scorer.load(path, threads, batch_size, max_text_chars, truncation)
     return _scorers[key]

@@ -105,28 +105,34 @@ def run_spark(args: argparse.Namespace, model_dir: Path) -> int:
     started = time.monotonic()
     spark = spark_session(args.master)
     try:
-        output = str(args.output)
-        fs, target = _hadoop_fs(spark, output)
-        if fs.exists(target):
-            raise Failure(f"{output}: already exists; remove it or choose another --output")
-        scored, labels = _classify(spark, args, model_dir)
-        partial = f"{output.rstrip('/')}.partial-{uuid.uuid4().hex[:8]}"
-        _, partial_path = _hadoop_fs(spark, partial)
-        try:
-            scored.write.parquet(partial)
-            if not fs.rename(partial_path, target):
-                raise Failure(f"{output}: could not rename {partial} to it")
-        finally:
-            if fs.exists(partial_path):
-                fs.delete(partial_path, True)
-        print(spark_summary(spark, output, labels, args, time.monotonic() - started),
-              file=sys.stderr)  # fmt: skip
+        output, labels = write_scored(spark, args, model_dir)
+        summary = spark_summary(spark, output, labels, args, time.monotonic() - started)
+        print(summary, file=sys.stderr)
         return 0
     except (PySparkException, Py4JJavaError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Failure(f"{args.input}: Spark job failed: {first}") from exc
     finally:
         spark.stop()
+
+
+def write_scored(spark: Any, args: argparse.Namespace, model_dir: Path) -> tuple[str, list[str]]:
+    """The job itself, in a session that is the caller's: --output written whole, or not at all."""
+    output = str(args.output)
+    fs, target = _hadoop_fs(spark, output)
+    if fs.exists(target):
+        raise Failure(f"{output}: already exists; remove it or choose another --output")
+    scored, labels = _classify(spark, args, model_dir)
+    partial = f"{output.rstrip('/')}.partial-{uuid.uuid4().hex[:8]}"
+    _, partial_path = _hadoop_fs(spark, partial)
+    try:
+        scored.write.parquet(partial)
+        if not fs.rename(partial_path, target):
+            raise Failure(f"{output}: could not rename {partial} to it")
+    finally:
+        if fs.exists(partial_path):
+            fs.delete(partial_path, True)
+    return output, labels
 
 
 def spark_summary(

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -88,3 +89,41 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         text=True,
         timeout=600,
     )
+
+
+def service_answers(base_url: str, texts: list[str]) -> dict[str, Any]:
+    """/classify's answer for each distinct text: its result, or for a refused text the 422's
+    message without the "texts.N: " in front."""
+    answers: dict[str, Any] = {}
+    distinct = sorted(set(texts))
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        accepted = []
+        for text in distinct:
+            if not text.strip() or len(text) > 20_000:
+                refused = client.post("/classify", json={"texts": [text]})
+                assert refused.status_code == 422, refused.text
+                answers[text] = refused.json()["error"]["message"].split(": ", 1)[1]
+            else:
+                accepted.append(text)
+        for start in range(0, len(accepted), 256):
+            chunk = accepted[start : start + 256]
+            response = client.post("/classify", json={"texts": chunk})
+            assert response.status_code == 200, response.text
+            answers.update(zip(chunk, response.json()["results"], strict=True))
+    return answers
+
+
+def assert_same_as_service(rows: list[dict[str, Any]], answers: dict[str, Any]) -> None:
+    """Every row's label, score and probabilities as /classify's within 1e-5; a refused row
+    without them, with the service's own reason."""
+    for row in rows:
+        answer = answers[row["text"]]
+        if isinstance(answer, str):
+            assert row["label"] is None and row["score"] is None, row
+            assert row["error"] == answer, row
+            continue
+        assert row["error"] is None, row
+        assert row["label"] == answer["label"], row
+        assert abs(row["score"] - answer["score"]) <= 1e-5, (row, answer)
+        for label, probability in answer["probabilities"].items():
+            assert abs(row[f"probability_{label}"] - probability) <= 1e-5, (row, answer)
