@@ -19,9 +19,9 @@ from app.bulk.pipeline import (
     ScorerSpec,
     Tally,
     WorkerDied,
+    WorkerPool,
     chunks,
     run,
-    scored_by_workers,
     scored_inline,
 )
 from app.bulk.progress import Progress
@@ -60,16 +60,23 @@ def scored(
     args: argparse.Namespace,
     artifacts: Artifacts,
     settings: Settings,
-    model_dir: Path,
     source: Source,
+    pool: WorkerPool | None,
 ) -> Iterator[tuple[pa.RecordBatch, Scores]]:
     parts = chunks(source.batches())
-    if args.workers == 1:  # in this process: nothing to gain from a second one on one core
+    if pool is None:  # in this process: nothing to gain from a second one on one core
         rules = TextRules.of(artifacts, settings)
         scorer = Scorer(artifacts, rules, threads=1, batch_size=args.batch_size)
         return scored_inline(scorer, parts, args.text_column)
+    return pool.scored(parts, args.text_column)
+
+
+def start_workers(args: argparse.Namespace, settings: Settings, model_dir: Path) -> WorkerPool:
     spec = ScorerSpec(model_dir, args.batch_size, settings.max_text_chars, settings.truncation)
-    return scored_by_workers(spec, args.workers, parts, args.text_column)
+    try:
+        return WorkerPool(spec, args.workers)
+    except WorkerDied as exc:
+        raise Failure(str(exc)) from exc
 
 
 def run_local(args: argparse.Namespace, model_dir: Path) -> int:
@@ -103,16 +110,19 @@ def _classify(
             "pass --prefix (e.g. --prefix predicted_) to name the added columns apart"
         )
     schema = columns.schema(source.schema)
+    pool = start_workers(args, settings, model_dir) if args.workers > 1 else None
     progress = Progress(
         sys.stderr, source.total_rows, source.total_bytes, source.position, not args.no_progress
     )
     try:
         sink = Sink(args.output, output_format, schema)
     except FileError as exc:
+        if pool is not None:
+            pool.close()
         raise Failure(str(exc)) from exc
     try:
         tally = run(
-            scored(args, artifacts, settings, model_dir, source),
+            scored(args, artifacts, settings, source, pool),
             lambda batch, scores: sink.write(columns.append(batch, scores, schema)),
             Tally(artifacts.labels),
             progress,
@@ -123,6 +133,8 @@ def _classify(
     finally:
         sink.abort()  # a no-op once committed: the partial file is gone by then
         progress.clear()
+        if pool is not None:
+            pool.close()
     print(summary(tally, progress.elapsed(), args), file=sys.stderr)
     return 0
 

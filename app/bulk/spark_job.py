@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.bulk.cli import PROG, Failure
+from app.bulk.formats import FileError
 
 JAVA_MISSING = (
     "Spark needs a Java 17 runtime: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"
@@ -35,6 +36,9 @@ def spark_session(master: str, app_name: str = PROG) -> Any:
         .appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # Texts are small: Spark's 128 MB splits would give a 100 MB file of reviews one task
+        # of minutes on one core. 4 MB is ~40k texts, some seconds of scoring per task.
+        .config("spark.sql.files.maxPartitionBytes", "4m")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -72,7 +76,13 @@ def _classify(spark: Any, args: argparse.Namespace, model_dir: Path) -> tuple[An
     from app.bulk.local import formats, load_model
     from app.bulk.spark import classify_udf, ship_model, struct_fields
 
-    source_format, _ = formats(args)
+    if args.format is None and Path(args.input).is_dir():
+        source_format = "parquet"  # a directory: a table's files, as data lakes keep them
+    else:
+        try:
+            source_format, _ = formats(args)
+        except FileError as exc:
+            raise Failure(str(exc)) from exc
     artifacts, settings = load_model(model_dir)
     frame = read_input(spark, str(args.input), source_format, args.encoding)
     if args.text_column not in frame.columns:
