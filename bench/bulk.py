@@ -40,6 +40,7 @@ from servers import (
     cpu_model,
     ensure_wrk,
     free_port,
+    group_pids,
     loadavg,
     log,
     rss_kib,
@@ -66,6 +67,20 @@ def make_file(path: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
+def pss_kib(pgid: int) -> int:
+    """Proportional set size summed over a process group: shared pages (the libraries every
+    worker maps) counted once in all, where summed RSS counts them in each process."""
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def measured(command: list[str], cpus: str, logs: Path, name: str) -> dict[str, Any]:
     """Run `command` pinned to `cpus` in its own session; its wall time, output and the peak RSS
     of its whole process group (workers, JVM and Python workers included), polled every 50 ms."""
@@ -76,16 +91,18 @@ def measured(command: list[str], cpus: str, logs: Path, name: str) -> dict[str, 
         proc = subprocess.Popen(["taskset", "-c", cpus, *command], cwd=ROOT, stdout=out,
                                 stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
         children.append(proc)
-        peak = 0
+        peak = peak_pss = 0
         while proc.poll() is None:
             peak = max(peak, rss_kib(proc.pid))
+            peak_pss = max(peak_pss, pss_kib(proc.pid))
             time.sleep(0.05)
         wall = time.perf_counter() - started
         children.remove(proc)
     stdout, stderr = out_path.read_text(), err_path.read_text(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{name} exited with {proc.returncode}:\n{stderr[-3000:]}")
-    return {"wall_s": wall, "peak_mib": peak / 1024, "stdout": stdout, "stderr": stderr,
+    return {"wall_s": wall, "peak_mib": peak / 1024, "peak_pss_mib": peak_pss / 1024,
+            "stdout": stdout, "stderr": stderr,
             "load": f"{load_before} -> {loadavg()}"}  # fmt: skip
 
 
@@ -120,12 +137,13 @@ def run_http(wrk: str, logs: Path, seconds: int, seed: int) -> dict[str, Any]:
         run_wrk(wrk, port, bodies, 4, 2, 1)  # warm-up
         raw = run_wrk(wrk, port, bodies, 4, seconds, 1)
         assert server.proc is not None
-        peak = rss_kib(server.proc.pid)
+        peak, peak_pss = rss_kib(server.proc.pid), pss_kib(server.proc.pid)
     finally:
         stop_process_group(server.proc)
     result = summarize(raw, 32)
     return {"texts_s": result["texts_s"], "errors": result["errors"], "cores": 1,
-            "peak_mib": peak / 1024, "load": f"{load_before} -> {loadavg()}",
+            "peak_mib": peak / 1024, "peak_pss_mib": peak_pss / 1024,
+            "load": f"{load_before} -> {loadavg()}",
             "command": "python -m app (WORKERS=1 THREADS=1) + wrk -c4, 32 texts/request"}  # fmt: skip
 
 
@@ -174,11 +192,12 @@ def render(report: dict[str, Any]) -> str:
         "texts/s: the steady state (the CLI from its first row read to its last written; the "
         "service under wrk after a warm-up; Spark's job on the whole file once a first small job "
         "has started its workers). Start-up: the rest of the command's wall time (interpreter, "
-        "model, worker processes; Spark's session and first job). Peak RSS: the process group's, "
-        "sampled every 50 ms (the service: after its run).",
+        "model, worker processes; Spark's session and first job). Peak RSS: the process group's "
+        "summed, sampled every 50 ms (the service: after its run); peak PSS the same with shared "
+        "pages counted once (what several processes really hold together).",
         "",
-        "| path | cores | texts/s | per core | vs HTTP, same core | start-up | peak RSS | load average |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| path | cores | texts/s | per core | vs HTTP, same core | start-up | peak RSS | peak PSS | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for key in ("cli1", "cli2", "http", "naive", "spark1", "spark2", "cli1_1m"):
         if key not in r:
@@ -188,7 +207,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"| {run['title']} | {run['cores']} | {run['texts_s']:,.0f} | "
             f"{run['texts_s'] / run['cores']:,.0f} | {run['texts_s'] / http:.2f}x | {start} | "
-            f"{run['peak_mib']:.0f} MiB | {run['load']} |"
+            f"{run['peak_mib']:.0f} MiB | {run['peak_pss_mib']:.0f} MiB | {run['load']} |"
         )
     lines += ["", "Commands: " + "; ".join(f"{r[k]['title']}: `{r[k]['command']}`" for k in r), ""]
     lines += targets(report)

@@ -16,7 +16,6 @@ from app.bulk.cli import Failure
 from app.bulk.columns import ResultColumns
 from app.bulk.formats import FileError, Source, file_format, open_source
 from app.bulk.pipeline import (
-    ScorerSpec,
     Tally,
     WorkerDied,
     WorkerPool,
@@ -27,6 +26,7 @@ from app.bulk.pipeline import (
 from app.bulk.progress import Progress
 from app.bulk.scoring import Scorer, Scores
 from app.bulk.sinks import Sink
+from app.bulk.workers import ScorerSpec
 from app.core.artifacts import ArtifactError, Artifacts, load_artifacts
 from app.infer.validation import TextRules
 from app.settings import Settings, get_settings

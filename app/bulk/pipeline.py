@@ -3,19 +3,17 @@ in input order, with a bounded number of chunks in memory at any time."""
 
 import multiprocessing
 import re
-import signal
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 
 from app.bulk.scoring import Scorer, Scores
+from app.bulk.workers import ScorerSpec, ready, score_in_worker, start_worker
 
 # Rows scored together: sorted by length inside a chunk, and the unit handed to a worker. Large
 # enough that batches of similar length form and a worker's round trip is cheap next to its work,
@@ -23,19 +21,6 @@ from app.bulk.scoring import Scorer, Scores
 CHUNK_ROWS = 8192
 # Chunks queued per worker: one computing, one ready for when it finishes.
 IN_FLIGHT_PER_WORKER = 2
-
-
-@dataclass(frozen=True)
-class ScorerSpec:
-    """What a worker process needs to load its own scorer: paths and numbers, never the model."""
-
-    model_dir: Path
-    batch_size: int
-    max_text_chars: int
-    truncation: Literal["truncate", "reject"]
-
-    def load(self) -> Scorer:
-        return Scorer.load(self.model_dir, 1, self.batch_size, self.max_text_chars, self.truncation)
 
 
 @dataclass
@@ -66,28 +51,6 @@ def chunks(batches: Iterable[pa.RecordBatch], rows: int = CHUNK_ROWS) -> Iterato
             yield batch.slice(start, rows)
 
 
-# ---------------------------------------------------------------- worker processes
-
-_worker_scorer: Scorer | None = None
-
-
-def _start_worker(spec: ScorerSpec, barrier: Any) -> None:
-    global _worker_scorer
-    # Ctrl-C reaches the whole process group: the parent answers it and ends the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_scorer = spec.load()
-    barrier.wait(timeout=300)  # every worker loaded before any takes work (WorkerPool)
-
-
-def _ready() -> None:
-    """A task that only proves its worker finished starting."""
-
-
-def _score_in_worker(texts: list[object]) -> Scores:
-    assert _worker_scorer is not None, "worker started without its scorer"
-    return _worker_scorer.score(texts)
-
-
 class WorkerDied(Exception):
     """A worker process ended mid-run (killed, out of memory)."""
 
@@ -109,12 +72,12 @@ class WorkerPool:
         barrier = context.Barrier(workers)
         self.workers = workers
         self.pool = ProcessPoolExecutor(
-            workers, context, initializer=_start_worker, initargs=(spec, barrier)
+            workers, context, initializer=start_worker, initargs=(spec, barrier)
         )
         try:
             # One task each spawns every worker (they start on demand); none runs before all
             # have passed the barrier, so the first answer means all are up.
-            for future in [self.pool.submit(_ready) for _ in range(workers)]:
+            for future in [self.pool.submit(ready) for _ in range(workers)]:
                 future.result()
         except BrokenProcessPool as exc:
             self.close()
@@ -130,7 +93,7 @@ class WorkerPool:
         try:
             for part in parts:
                 texts = part.column(text_column).to_pylist()
-                pending.append((part, self.pool.submit(_score_in_worker, texts)))
+                pending.append((part, self.pool.submit(score_in_worker, texts)))
                 if len(pending) >= self.workers * IN_FLIGHT_PER_WORKER:
                     batch, future = pending.popleft()
                     yield batch, future.result()

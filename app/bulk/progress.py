@@ -1,5 +1,5 @@
 """The progress line on stderr: rows done, rows/s, and the share done and ETA where the size is
-known (Parquet by its row count, CSV and JSON lines by the bytes read of an uncompressed file).
+known (Parquet by its row count, CSV and JSON lines by the bytes of the file read so far).
 
 Redrawn in place on a terminal a few times a second; anywhere else (a log file, CI) one line every
 LOG_EVERY_S seconds, so a long run's log shows it is alive without filling up.

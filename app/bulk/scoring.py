@@ -16,7 +16,6 @@ from typing import Literal
 import numpy as np
 
 from app.core.artifacts import Artifacts, load_artifacts
-from app.engines.onnx_runtime import OnnxEngine
 from app.infer.validation import TextRules
 from app.settings import get_settings
 
@@ -48,6 +47,10 @@ class Scorer:
         self.labels = list(artifacts.labels)
         self.rules = rules
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE
+        # Imported here: a parent process of --workers N only unpickles Scores, and ONNX Runtime
+        # with onnx is ~60 MB it then does not load.
+        from app.engines.onnx_runtime import OnnxEngine
+
         # Set explicitly: ONNX Runtime sizes its pool by the machine's cores, not by
         # OMP_NUM_THREADS, and N worker processes each with N threads would oversubscribe.
         self.engine = OnnxEngine(artifacts.architecture, artifacts.weights, threads)

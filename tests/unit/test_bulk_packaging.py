@@ -63,3 +63,14 @@ def test_a_missing_optional_dependency_names_the_extra_to_install(
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"needs {missing}" in done.stderr and f"pip install '{extra}'" in done.stderr
+
+
+def test_worker_processes_load_no_file_library() -> None:
+    # Each MB a worker of --workers N loads counts N times: it gets texts, not Arrow data.
+    code = (
+        "import sys, app.bulk.workers; "
+        "print(sorted(m for m in ('pyarrow', 'pandas', 'pyspark') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
