@@ -217,14 +217,16 @@ def render(report: dict[str, Any]) -> str:
 def targets(report: dict[str, Any]) -> list[str]:
     r = report["runs"]
     one, two, http = r["cli1"]["texts_s"], r["cli2"]["texts_s"], r["http"]["texts_s"]
-    peak = max(r["cli1"]["peak_mib"], r["cli2"]["peak_mib"])
     spark = r["spark2"]["texts_s"] / two
     rows = [
         ("CLI, 1 worker, 1 core >= 2x the HTTP service's texts/s", f"{one / http:.2f}x",
          verdict(one / http, 2.0)),
         ("CLI, 2 workers >= 1.6x 1 worker", f"{two / one:.2f}x", verdict(two / one, 1.6)),
-        (f"peak RSS <= 400 MiB on {report['rows']:,} texts (1 and 2 workers)",
-         f"{r['cli1']['peak_mib']:.0f} / {r['cli2']['peak_mib']:.0f} MiB", verdict(peak, 400, False)),
+        (f"peak RSS <= 400 MiB on {report['rows']:,} texts, 1 worker",
+         f"{r['cli1']['peak_mib']:.0f} MiB", verdict(r["cli1"]["peak_mib"], 400, False)),
+        ("the same, 2 workers (3 processes, RSS summed; PSS)",
+         f"{r['cli2']['peak_mib']:.0f} MiB; PSS {r['cli2']['peak_pss_mib']:.0f} MiB",
+         verdict(r["cli2"]["peak_mib"], 400, False)),
         ("Spark local[2] steady state >= 0.6x the CLI with 2 workers", f"{spark:.2f}x",
          verdict(spark, 0.6)),
     ]  # fmt: skip
@@ -244,7 +246,13 @@ def main() -> None:
     parser.add_argument("--naive-rows", type=int, default=50_000, help="rows the loop scores")
     parser.add_argument("--duration", type=int, help="seconds of wrk (default 10; smoke 2)")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--from-json", type=Path,
+                        help="write the report again from a run's .json, running nothing")  # fmt: skip
     args = parser.parse_args()
+    if args.from_json:
+        target = args.output or args.from_json.with_suffix(".md")
+        target.write_text(render(json.loads(args.from_json.read_text())))
+        return
     rows = args.rows or (20_000 if args.smoke else 200_000)
     output = args.output or BENCH / ("bulk-results.smoke.md" if args.smoke else "bulk-results.md")
     wrk = ensure_wrk()

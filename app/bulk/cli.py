@@ -36,8 +36,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("input", type=Path, help="the file to classify (.csv, .jsonl, .parquet)")
-    p.add_argument("-o", "--output", type=Path, required=True,
+    # Strings, not Paths: with --engine spark they may be URIs (s3a://...), which Path would mangle.
+    p.add_argument("input", help="the file to classify (.csv, .jsonl, .parquet)")
+    p.add_argument("-o", "--output", required=True,
                    help="where to write (a file; a directory with --engine spark)")  # fmt: skip
     p.add_argument("--format", choices=FORMATS, help="the input's format (default: its extension)")
     p.add_argument("--output-format", choices=FORMATS,

@@ -80,6 +80,7 @@ def start_workers(args: argparse.Namespace, settings: Settings, model_dir: Path)
 
 
 def run_local(args: argparse.Namespace, model_dir: Path) -> int:
+    args.input, args.output = Path(args.input), Path(args.output)  # local files
     try:
         source_format, output_format = formats(args)
         if args.output.resolve() == args.input.resolve():

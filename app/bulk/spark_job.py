@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.bulk.cli import PROG, Failure
-from app.bulk.formats import FileError
+from app.bulk.formats import FileError, file_format
 
 JAVA_MISSING = (
     "Spark needs a Java 17 runtime: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"
@@ -73,16 +73,13 @@ def _hadoop_fs(spark: Any, path: str) -> tuple[Any, Any]:
 
 
 def _classify(spark: Any, args: argparse.Namespace, model_dir: Path) -> tuple[Any, list[str]]:
-    from app.bulk.local import formats, load_model
+    from app.bulk.local import load_model
     from app.bulk.spark import classify_udf, ship_model, struct_fields
 
-    if args.format is None and Path(args.input).is_dir():
-        source_format = "parquet"  # a directory: a table's files, as data lakes keep them
-    else:
-        try:
-            source_format, _ = formats(args)
-        except FileError as exc:
-            raise Failure(str(exc)) from exc
+    try:
+        source_format = file_format(Path(args.input), args.format)
+    except FileError:
+        source_format = "parquet"  # a directory or a URI: a table's files, as data lakes keep them
     artifacts, settings = load_model(model_dir)
     frame = read_input(spark, str(args.input), source_format, args.encoding)
     if args.text_column not in frame.columns:
