@@ -10,7 +10,7 @@ from tests.support.servers import Server, start_server, stop_server
 
 # Folders whose tests start processes, browsers or training runs: `pytest -m "not slow"` leaves
 # them out. unit/ and api/ (the app in-process) are the fast loop.
-SLOW_FOLDERS = ("e2e", "browser", "deploy", "training")
+SLOW_FOLDERS = ("e2e", "browser", "deploy", "training", "spark")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -28,24 +28,14 @@ INLINE_TOKENIZE_CHARS = 8192
 
 def encode_texts(loaded: LoadedVersion, texts: list[str], max_texts: int) -> list[Encoded]:
     """Word ids of each text, or InvalidInput naming the first text at fault."""
-    settings, artifacts = loaded.settings, loaded.artifacts
     if len(texts) > max_texts:
         raise InvalidInput("texts", f"{len(texts)} texts, at most {max_texts} per request")
+    rules = loaded.rules
     encoded = []
     for i, text in enumerate(texts):
-        if not text.strip():
-            raise InvalidInput(f"texts.{i}", "empty or whitespace-only text")
-        if len(text) > settings.max_text_chars:
-            raise InvalidInput(
-                f"texts.{i}", f"{len(text)} characters, at most {settings.max_text_chars}"
-            )
-        item = artifacts.tokenizer.encode(text, artifacts.max_length)
-        if item.truncated and settings.truncation == "reject":
-            raise InvalidInput(
-                f"texts.{i}",
-                f"{item.num_tokens} tokens, the model reads at most {artifacts.max_length} "
-                "(TRUNCATION=reject)",
-            )
+        item = rules.encode(text)
+        if isinstance(item, str):
+            raise InvalidInput(f"texts.{i}", item)
         encoded.append(item)
     return encoded
 

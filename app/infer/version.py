@@ -11,6 +11,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from app.engines.choice import make_engine, warm_up
 from app.infer.queue import TextQueue
 from app.infer.results import ModelRef
 from app.infer.runner import Runner, make_runner
+from app.infer.validation import TextRules
 from app.infer.version_metrics import VersionMetrics
 from app.repository.layout import VersionFolder
 from app.settings import Settings
@@ -48,6 +50,11 @@ class LoadedVersion:
     in_flight: int = 0  # requests holding this version; touched on the event loop only
     last_used: float = field(default_factory=time.monotonic)
     _idle: asyncio.Event | None = None
+
+    @cached_property
+    def rules(self) -> TextRules:
+        """The text rules of this model and the settings, for every request."""
+        return TextRules.of(self.artifacts, self.settings)
 
     def acquire(self) -> None:
         self.in_flight += 1

@@ -21,11 +21,15 @@ def write_version(root: Path, name: str, write: Callable[[Path], None]) -> Versi
         staging.chmod(0o755)  # mkdtemp's 0700 would hide it from a service running as another user
         while True:
             version = max((int(f.version) for f in repository.versions(name)), default=0) + 1
+            target = model / str(version)
             try:
-                os.rename(staging, model / str(version))  # atomic; refused onto a full folder
-            except OSError:
+                target.mkdir()  # claims the number: exactly one writer creates it
+            except FileExistsError:
                 continue  # another writer took this number first: take the next one
-            return VersionFolder(name, str(version), model / str(version))
+            # Atomic, and allowed onto the empty folder just claimed; a reader polling meanwhile
+            # saw an empty (incomplete) version, which it does not load.
+            os.rename(staging, target)
+            return VersionFolder(name, str(version), target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -1,0 +1,121 @@
+"""rnn-classifier-classify: classify every row of a CSV, JSON lines or Parquet file.
+
+    rnn-classifier-classify reviews.csv --output scored.csv
+    rnn-classifier-classify tickets.jsonl -o scored.parquet --text-column body --workers 2
+    rnn-classifier-classify reviews.parquet --output scored/ --engine spark --master 'local[2]'
+
+The output has every input column, then label, score, probability_<label> for each label, and
+error (why the service would refuse that row's text, which then has no label). Rows keep their
+order. Texts are read as /classify reads them (MAX_TEXT_CHARS and TRUNCATION apply) and get the
+probabilities /classify gives them. Exit status: 0 when every row was read (refused rows
+included), 1 when a file or the model cannot be used, 2 for a wrong option, 130 when interrupted.
+"""
+
+import argparse
+import importlib.util
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+PROG = "rnn-classifier-classify"
+FORMATS = ("csv", "jsonl", "parquet")
+EXTRA_MISSING = (
+    "{what} needs {package}, which the serving install leaves out: pip install '{extra}'"
+)
+
+
+class Failure(Exception):
+    """A one-line reason the run cannot go on; printed without a traceback."""
+
+
+def parser() -> argparse.ArgumentParser:
+    from app.bulk.scoring import DEFAULT_BATCH_SIZE
+
+    p = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    # Strings, not Paths: with --engine spark they may be URIs (s3a://...), which Path would mangle.
+    p.add_argument("input", help="the file to classify (.csv, .jsonl, .parquet)")
+    p.add_argument("-o", "--output", required=True,
+                   help="where to write (a file; a directory with --engine spark)")  # fmt: skip
+    p.add_argument("--format", choices=FORMATS, help="the input's format (default: its extension)")
+    p.add_argument("--output-format", choices=FORMATS,
+                   help="the output's format (default: its extension, else the input's)")  # fmt: skip
+    p.add_argument("--text-column", default="text", help="the column to classify (default text)")
+    # The model: a directory today. A model repository (MODEL_REPOSITORY) will add
+    # --model NAME[:VERSION] --repository DIR here, resolved to a directory by model_dir() below.
+    p.add_argument("--model-dir", type=Path,
+                   help="the model's directory (default: MODEL_DIR, else model_artifacts)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=1,
+                   help="scoring processes, one core each (default 1)")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"texts per forward pass (default {DEFAULT_BATCH_SIZE})")  # fmt: skip
+    p.add_argument("--prefix", default="",
+                   help="put before the added column names, for inputs that already have a "
+                   "'label' or 'score' column (e.g. --prefix predicted_)")  # fmt: skip
+    p.add_argument("--encoding", default="utf8", help="a CSV file's text encoding (default utf8)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="local (this machine, --workers processes) or spark (a Spark job "
+                   "writing a directory of Parquet files)")  # fmt: skip
+    p.add_argument("--master", default="local[*]",
+                   help="with --engine spark: the Spark master (default local[*])")  # fmt: skip
+    return p
+
+
+def require(module: str, extra: str, what: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        package = module.split(".")[0]
+        raise Failure(EXTRA_MISSING.format(what=what, package=package, extra=extra))
+
+
+def model_dir(args: argparse.Namespace) -> Path:
+    """The model to score with. The place where --model NAME[:VERSION] --repository DIR will
+    resolve to a version's directory, once the model repository exists."""
+    if args.model_dir is not None:
+        return Path(args.model_dir)
+    from app.settings import get_settings
+
+    return get_settings().model_dir
+
+
+def check_numbers(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        p.error("--workers must be at least 1")
+    if args.batch_size < 1:
+        p.error("--batch-size must be at least 1")
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
+    # Unwind through the `finally` blocks, which remove the partial output and end the workers.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    check_numbers(p, args)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if args.engine == "spark":
+            require("pyspark", "rnn-text-classifier[spark]", f"{PROG} --engine spark")
+            require("pandas", "rnn-text-classifier[spark]", f"{PROG} --engine spark")
+            from app.bulk.spark_job import run_spark
+
+            return run_spark(args, model_dir(args))
+        require("pyarrow", "rnn-text-classifier[files]", PROG)
+        from app.bulk.local import run_local
+
+        return run_local(args, model_dir(args))
+    except Failure as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; no output written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Reading CSV, JSON lines and Parquet files as a stream of record batches (pyarrow).
+
+A file is never read whole: CSV and JSON lines arrive in blocks of READ_BLOCK_BYTES, Parquet a
+batch at a time within its row groups, so memory stays bounded whatever the file's size. Every
+problem with a file (missing, unreadable, not the format it claims, a missing text column, bad
+UTF-8) is a FileError: one line naming the file and what is wrong with it.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+FORMATS = ("csv", "jsonl", "parquet")
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+SUFFIXES[".pq"] = "parquet"
+# CSV and JSON lines may be compressed; pyarrow streams them through the codec.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+# What a CSV or JSON reader parses at a time (a longer row still reads whole). pyarrow's streaming
+# readers read a few dozen blocks ahead, so this sets their memory: 4 MiB blocks held ~110 MB of
+# a large CSV at once, 1 MiB ~27 MB.
+READ_BLOCK_BYTES = 1 << 20
+PARQUET_BATCH_ROWS = 8192
+
+
+class FileError(Exception):
+    """A file that cannot be read or written as asked: the message names it and the problem."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = path, problem
+
+
+def arrow_problem(exc: BaseException) -> str:
+    """The first line of what pyarrow (or the OS) said, which is the part a person needs."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    message = str(exc).strip().splitlines()
+    text = message[0] if message else type(exc).__name__
+    if "invalid UTF8" in text or "Invalid encoding" in text or "UTF-8" in text:
+        return f"not valid UTF-8 text ({text})"
+    return text
+
+
+def compression_of(path: Path) -> str | None:
+    return COMPRESSIONS.get(path.suffix.lower())
+
+
+def file_format(path: Path, override: str | None) -> str:
+    """The format named by --format, or by the file's extension (under any compression one)."""
+    if override:
+        return override
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes.pop()
+    found = SUFFIXES.get(suffixes[-1]) if suffixes else None
+    if found is None:
+        known = ", ".join(SUFFIXES)
+        raise FileError(path, f"unknown format (extensions: {known}); pass --format")
+    return found
+
+
+@dataclass
+class Source:
+    """An open input: its schema (every column, in file order), what is known of its size, and
+    its batches. `position` tells how many bytes of the file are read (for the ETA), if known."""
+
+    path: Path
+    format: str
+    schema: pa.Schema
+    total_rows: int | None
+    total_bytes: int | None
+    position: Callable[[], int] | None
+    _batches: Iterator[pa.RecordBatch]
+    _close: Callable[[], None]
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._batches
+        except (pa.ArrowException, OSError) as exc:
+            raise FileError(self.path, arrow_problem(exc)) from exc
+
+    def close(self) -> None:
+        self._close()
+
+
+def open_source(path: Path, file_fmt: str, text_column: str, encoding: str = "utf8") -> Source:
+    """Open `path` for streaming; FileError if it cannot be read or lacks `text_column`."""
+    if not path.is_file():
+        raise FileError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        if file_fmt == "csv":
+            source = _open_csv(path, encoding)
+        elif file_fmt == "jsonl":
+            source = _open_jsonl(path, text_column)
+        else:
+            source = _open_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FileError(path, arrow_problem(exc)) from exc
+    _check_text_column(source, text_column)
+    return source
+
+
+def _check_text_column(source: Source, text_column: str) -> None:
+    names = source.schema.names
+    if text_column not in names:
+        source.close()
+        shown = ", ".join(repr(name) for name in names[:20])
+        raise FileError(
+            source.path, f"no column {text_column!r} (columns: {shown}); pass --text-column"
+        )
+    kind = source.schema.field(text_column).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+        source.close()
+        raise FileError(source.path, f"column {text_column!r} holds {kind}, not text")
+
+
+def _raw(path: Path) -> tuple[pa.NativeFile, pa.NativeFile]:
+    """The file, and the stream to parse (decompressed when the extension says so)."""
+    raw = pa.OSFile(str(path))
+    codec = compression_of(path)
+    return raw, pa.CompressedInputStream(raw, codec) if codec else raw
+
+
+def _open_csv(path: Path, encoding: str) -> Source:
+    # "utf8" is pyarrow's own decoding; any other name goes through a (slower) Python codec.
+    utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
+    read = pa_csv.ReadOptions(
+        block_size=READ_BLOCK_BYTES, encoding="utf8" if utf8 else encoding, use_threads=False
+    )
+    # Quoted values may hold line breaks (multi-line reviews, tickets).
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+
+    def reader(types: dict[str, pa.DataType]) -> tuple[pa.NativeFile, pa_csv.CSVStreamingReader]:
+        raw, stream = _raw(path)
+        convert = pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False)
+        return raw, pa_csv.open_csv(stream, read, parse, convert)
+
+    # Every column read as text, so what is written back is what was there ("007" stays "007");
+    # the header is read first to name them.
+    raw, first = reader({})
+    names = first.schema.names
+    raw.close()
+    raw, stream = reader(dict.fromkeys(names, pa.string()))
+    size = path.stat().st_size
+    return Source(path, "csv", stream.schema, None, size, raw.tell, iter(stream), raw.close)
+
+
+def _first_record(path: Path) -> dict[str, object]:
+    """The first line's object: JSON lines has no header, so its keys name the columns."""
+    raw, stream = _raw(path)
+    head = b""
+    try:  # up to the end of the first line that is not blank, or one block
+        while len(head) < READ_BLOCK_BYTES and b"\n" not in head.lstrip():
+            piece = stream.read(1 << 16)
+            if not piece:
+                break
+            head += piece
+    finally:
+        raw.close()
+    line = head.lstrip().split(b"\n", 1)[0]
+    if not line.strip():
+        raise FileError(path, "empty file (no JSON lines)")
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise FileError(path, f"the first line is not JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise FileError(path, "the first line is not a JSON object")
+    return record
+
+
+def _open_jsonl(path: Path, text_column: str) -> Source:
+    keys = list(_first_record(path))
+    if text_column not in keys:
+        shown = ", ".join(repr(key) for key in keys[:20])
+        raise FileError(path, f"no column {text_column!r} (columns: {shown}); pass --text-column")
+    raw, stream = _raw(path)
+    read = pa_json.ReadOptions(block_size=READ_BLOCK_BYTES)
+    # The text is always read as text; the other fields keep their JSON types.
+    parse = pa_json.ParseOptions(
+        explicit_schema=pa.schema([(text_column, pa.string())]), unexpected_field_behavior="infer"
+    )
+    reader = pa_json.open_json(stream, read, parse)
+    # The explicit field comes first in pyarrow's schema: put the columns back in file order.
+    names = reader.schema.names
+    order = [name for name in keys if name in names] + [n for n in names if n not in keys]
+    schema = pa.schema([reader.schema.field(name) for name in order])
+    batches = (batch.select(order) for batch in reader)
+    size = path.stat().st_size
+    return Source(path, "jsonl", schema, None, size, raw.tell, batches, raw.close)
+
+
+def _open_parquet(path: Path) -> Source:
+    # pre_buffer off: on, pyarrow reads ahead every row group the iterator will need (50 MB of a
+    # 75 MB file held at once, growing with the file).
+    file = pq.ParquetFile(str(path), pre_buffer=False)
+    rows = file.metadata.num_rows
+    batches = file.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+    return Source(path, "parquet", file.schema_arrow, rows, None, None, batches, file.close)
