@@ -44,10 +44,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output-format", choices=FORMATS,
                    help="the output's format (default: its extension, else the input's)")  # fmt: skip
     p.add_argument("--text-column", default="text", help="the column to classify (default text)")
-    # The model: a directory today. A model repository (MODEL_REPOSITORY) will add
-    # --model NAME[:VERSION] --repository DIR here, resolved to a directory by model_dir() below.
     p.add_argument("--model-dir", type=Path,
                    help="the model's directory (default: MODEL_DIR, else model_artifacts)")  # fmt: skip
+    p.add_argument("--model", metavar="NAME[:VERSION]",
+                   help="a model of --repository: the version the service serves by default "
+                   "(its version_policy's highest), or the one given")  # fmt: skip
+    p.add_argument("--repository", type=Path,
+                   help="the model repository of --model (default: MODEL_REPOSITORY)")  # fmt: skip
     p.add_argument("--workers", type=int, default=1,
                    help="scoring processes, one core each (default 1)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -72,13 +75,28 @@ def require(module: str, extra: str, what: str) -> None:
 
 
 def model_dir(args: argparse.Namespace) -> Path:
-    """The model to score with. The place where --model NAME[:VERSION] --repository DIR will
-    resolve to a version's directory, once the model repository exists."""
-    if args.model_dir is not None:
-        return Path(args.model_dir)
+    """The model to score with: a directory, or a version folder of a repository."""
+    from app.repository.layout import Repository, RepositoryError
     from app.settings import get_settings
 
-    return get_settings().model_dir
+    if args.model is None:
+        return Path(args.model_dir) if args.model_dir is not None else get_settings().model_dir
+    if args.model_dir is not None:
+        raise Failure("--model-dir and --model name two models: give one")
+    root = args.repository or get_settings().model_repository
+    if root is None:
+        raise Failure("--model needs --repository (or MODEL_REPOSITORY)")
+    name, _, version = args.model.partition(":")
+    try:
+        repository = Repository(root)
+        folders = repository.versions(name) if version else repository.wanted(name)
+    except RepositoryError as exc:
+        raise Failure(str(exc)) from exc
+    chosen = [f for f in folders if f.version == version] if version else folders[-1:]
+    if not chosen:
+        known = [f.version for f in repository.versions(name)]
+        raise Failure(f"model {name!r} has no version {version or '(none selected)'}: {known}")
+    return chosen[0].path
 
 
 def check_numbers(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

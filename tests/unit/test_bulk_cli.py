@@ -13,7 +13,7 @@ from app.bulk.scoring import Scorer
 from app.engines.onnx_runtime import OnnxEngine
 from app.infer.validation import EMPTY as EMPTY_MESSAGE
 from app.settings import get_settings
-from tests.support.artifacts import BUNDLED_MODEL
+from tests.support.artifacts import BUNDLED_MODEL, make_repository
 from tests.support.bulk import BLANK, EMPTY, LONG, mixed_texts, read_output, table_of, write_table
 
 ADDED = ["label", "score", "probability_negative", "probability_positive", "error"]
@@ -196,3 +196,23 @@ def test_the_input_is_never_the_output(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert code == 1 and "is the input file" in err
     assert source.read_text().startswith('"id","text","note"')
+
+
+def test_a_model_of_a_repository_is_the_version_the_service_would_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repository = make_repository(tmp_path / "repo", {"tiny": [1, 2]})
+    source = write_table(table_of(["funny", "a dull film"]), tmp_path / "in.csv")
+
+    def scores(*model: str) -> list[float]:
+        args = [source, "-o", tmp_path / "out.csv", "--no-progress", "--repository", repository]
+        assert main([str(a) for a in [*args, *model]]) == 0, capsys.readouterr().err
+        return [row["score"] for row in read_output(tmp_path / "out.csv").to_pylist()]
+
+    latest = scores("--model", "tiny")
+    assert scores("--model", "tiny:2") == latest
+    assert scores("--model", "tiny:1") != latest  # another version, other weights
+    assert main([str(source), "-o", str(tmp_path / "x.csv"), "--repository", str(repository),
+                 "--model", "tiny:9"]) == 1  # fmt: skip
+    assert "no version 9" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
