@@ -19,15 +19,12 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-PROG = "rnn-classifier-classify"
+from app.bulk.errors import PROG, Failure
+
 FORMATS = ("csv", "jsonl", "parquet")
 EXTRA_MISSING = (
     "{what} needs {package}, which the serving install leaves out: pip install '{extra}'"
 )
-
-
-class Failure(Exception):
-    """A one-line reason the run cannot go on; printed without a traceback."""
 
 
 def parser() -> argparse.ArgumentParser:

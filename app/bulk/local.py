@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import ValidationError
 
-from app.bulk.cli import Failure
 from app.bulk.columns import ResultColumns
+from app.bulk.errors import Failure
 from app.bulk.formats import FileError, Source, file_format, open_source
 from app.bulk.pipeline import (
     Tally,

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from app.bulk.cli import PROG, Failure
+from app.bulk.errors import PROG, Failure
 from app.bulk.formats import FileError, file_format
 
 JAVA_MISSING = (

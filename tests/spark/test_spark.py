@@ -106,7 +106,8 @@ def test_the_model_travels_by_path_and_loads_once_per_worker(spark: Any, tmp_pat
 def test_spark_job_refuses_a_missing_column_and_an_existing_output(
     spark: Any, tmp_path: Path
 ) -> None:
-    from app.bulk.cli import Failure, parser
+    from app.bulk.cli import parser
+    from app.bulk.errors import Failure
     from app.bulk.spark_job import write_scored
 
     source = write_table(table_of(["a film"], text_column="body"), tmp_path / "in.parquet")
