@@ -23,6 +23,10 @@ import torch
 from app.core.artifacts import save_artifacts
 from app.core.network import RNNClassifier, count_parameters, numpy_weights
 from app.core.tokenizer import Tokenizer, split_words
+from training import ood
+from training.balance import class_counts
+from training.calibration import calibrate
+from training.compare import paired_comparison
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
@@ -31,6 +35,7 @@ from training.report import (
     classification_metrics,
     epoch_table,
     plot_curves,
+    plot_reliability,
     tfidf_baseline,
     write_report,
 )
@@ -135,14 +140,31 @@ def predict(
     return torch.softmax(predict_logits(model, ids), dim=-1)
 
 
-def evaluate_test(
+def test_predictions(
     model: RNNClassifier, tokenizer: Tokenizer, prepared: Prepared, max_length: int
-) -> dict[str, Any]:
-    test = prepared.splits["test"]
-    predicted = predict(model, tokenizer, [e.text for e in test], max_length).argmax(dim=1)
-    return classification_metrics(
-        [e.label for e in test], [prepared.labels[i] for i in predicted.tolist()], prepared.labels
-    )
+) -> list[str]:
+    texts = [e.text for e in prepared.splits["test"]]
+    predicted = predict(model, tokenizer, texts, max_length).argmax(dim=1)
+    return [prepared.labels[i] for i in predicted.tolist()]
+
+
+def evaluation_sets(data: Path, prepared: Prepared) -> dict[str, list[Example]]:
+    """What the temperature is fitted on (validation) and judged on: test, and for the bundled
+    reviews the out-of-domain tweets when the sweep extra is installed."""
+    sets = {name: prepared.splits[name] for name in ("validation", "test")}
+    if data.resolve() == BUNDLED_DATA and prepared.labels == ood.OOD_LABELS and ood.available():
+        sets["out_of_domain"] = ood.out_of_domain()
+    return sets
+
+
+def class_weight_summary(prepared: Prepared, config: TrainConfig, applied: bool) -> dict[str, Any]:
+    counts = class_counts([y for _, y in prepared.encoded["train"]], len(prepared.labels))
+    return {
+        "mode": config.class_weight,
+        "applied": applied,
+        "train_counts": dict(zip(prepared.labels, counts, strict=True)),
+        "smallest_share": round(min(counts) / sum(counts), 4),
+    }
 
 
 def write(
@@ -168,11 +190,14 @@ def write(
                 "test_macro_f1": report["test"]["macro_f1"],
                 "baseline_test_accuracy": report["baseline"]["test"]["accuracy"],
                 "best_epoch": report["best_epoch"],
+                **calibration_metrics(report["calibration"]),
             },
             "training": {
                 "preset": args.preset,
                 "seed": args.seed,
                 "data_sha256": report["data"]["sha256"],
+                "temperature": report["calibration"]["temperature"],
+                "class_weighted": report["class_weight"]["applied"],
             },
         },
     )
@@ -182,7 +207,18 @@ def write(
         report["baseline"]["test"]["accuracy"],
         args.out / "training_curves.png",
     )
+    plot_reliability(report["calibration"], args.out / "reliability.png")
     write_report(args.out, report)
+
+
+def calibration_metrics(calibration: dict[str, Any]) -> dict[str, float]:
+    """ECE and NLL of each judged set, after the temperature (config.json's headline numbers)."""
+    return {
+        f"{name}_{score}": calibration[name][f"{score}_after"]
+        for name in ("test", "out_of_domain")
+        if name in calibration
+        for score in ("ece", "nll")
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -205,8 +241,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seed,
     )
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
-    test = evaluate_test(served, tokenizer, prepared, config.max_length)
-    baseline = tfidf_baseline(prepared.splits, prepared.labels)
+    served, calibration = calibrate(
+        served, tokenizer, evaluation_sets(args.data, prepared), prepared.labels, config.max_length
+    )
+    predicted = test_predictions(served, tokenizer, prepared, config.max_length)
+    gold = [e.label for e in prepared.splits["test"]]
+    test = classification_metrics(gold, predicted, prepared.labels)
+    baseline, baseline_predicted = tfidf_baseline(prepared.splits, prepared.labels)
 
     report = {
         "name": args.name or f"{args.data.stem}-{config.model.rnn_type}",
@@ -229,8 +270,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "history": fitted.history,
         "best_epoch": fitted.best_epoch,
+        "class_weight": class_weight_summary(prepared, config, fitted.class_weighted),
         "test": test,
         "baseline": baseline,
+        "comparison": paired_comparison(gold, predicted, baseline_predicted, prepared.labels),
+        "calibration": calibration,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
     write(args, config, served, tokenizer, prepared.labels, report)
@@ -239,6 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         f"test accuracy {test['accuracy']:.4f} (macro-F1 {test['macro_f1']:.4f}) at best epoch "
         f"{fitted.best_epoch}; TF-IDF+LR baseline {baseline['test']['accuracy']:.4f}; "
+        f"temperature {calibration['temperature']:.3f} (test ECE "
+        f"{calibration['test']['ece_before']:.4f} -> {calibration['test']['ece_after']:.4f}); "
         f"{report['wall_time_s']} s; artifacts in {args.out}/"
     )
     return report
