@@ -138,3 +138,13 @@ def calibrate(
             **scores(logits, gold, temperature),
         }
     return fold_temperature(model, temperature), found
+
+
+def calibration_metrics(calibration: dict[str, Any]) -> dict[str, float]:
+    """ECE and NLL of each judged set, after the temperature (config.json's headline numbers)."""
+    return {
+        f"{name}_{score}": calibration[name][f"{score}_after"]
+        for name in ("test", "out_of_domain")
+        if name in calibration
+        for score in ("ece", "nll")
+    }

@@ -25,7 +25,7 @@ from app.core.network import RNNClassifier, count_parameters, numpy_weights
 from app.core.tokenizer import Tokenizer, split_words
 from training import ood
 from training.balance import class_counts
-from training.calibration import calibrate
+from training.calibration import calibrate, calibration_metrics
 from training.compare import paired_comparison
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
@@ -157,6 +157,23 @@ def evaluation_sets(data: Path, prepared: Prepared) -> dict[str, list[Example]]:
     return sets
 
 
+def judge(
+    model: RNNClassifier, tokenizer: Tokenizer, prepared: Prepared, data: Path, max_length: int
+) -> tuple[RNNClassifier, dict[str, Any]]:
+    """The served model calibrated, and how it does on test beside the baseline."""
+    sets = evaluation_sets(data, prepared)
+    model, calibration = calibrate(model, tokenizer, sets, prepared.labels, max_length)
+    predicted = test_predictions(model, tokenizer, prepared, max_length)
+    gold = [e.label for e in prepared.splits["test"]]
+    baseline, baseline_predicted = tfidf_baseline(prepared.splits, prepared.labels)
+    return model, {
+        "test": classification_metrics(gold, predicted, prepared.labels),
+        "baseline": baseline,
+        "comparison": paired_comparison(gold, predicted, baseline_predicted, prepared.labels),
+        "calibration": calibration,
+    }
+
+
 def class_weight_summary(prepared: Prepared, config: TrainConfig, applied: bool) -> dict[str, Any]:
     counts = class_counts([y for _, y in prepared.encoded["train"]], len(prepared.labels))
     return {
@@ -211,16 +228,6 @@ def write(
     write_report(args.out, report)
 
 
-def calibration_metrics(calibration: dict[str, Any]) -> dict[str, float]:
-    """ECE and NLL of each judged set, after the temperature (config.json's headline numbers)."""
-    return {
-        f"{name}_{score}": calibration[name][f"{score}_after"]
-        for name in ("test", "out_of_domain")
-        if name in calibration
-        for score in ("ece", "nll")
-    }
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     config = config_from_args(args)
@@ -241,13 +248,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seed,
     )
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
-    served, calibration = calibrate(
-        served, tokenizer, evaluation_sets(args.data, prepared), prepared.labels, config.max_length
-    )
-    predicted = test_predictions(served, tokenizer, prepared, config.max_length)
-    gold = [e.label for e in prepared.splits["test"]]
-    test = classification_metrics(gold, predicted, prepared.labels)
-    baseline, baseline_predicted = tfidf_baseline(prepared.splits, prepared.labels)
+    served, judged = judge(served, tokenizer, prepared, args.data, config.max_length)
+    test, baseline, calibration = judged["test"], judged["baseline"], judged["calibration"]
 
     report = {
         "name": args.name or f"{args.data.stem}-{config.model.rnn_type}",
@@ -271,10 +273,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "history": fitted.history,
         "best_epoch": fitted.best_epoch,
         "class_weight": class_weight_summary(prepared, config, fitted.class_weighted),
-        "test": test,
-        "baseline": baseline,
-        "comparison": paired_comparison(gold, predicted, baseline_predicted, prepared.labels),
-        "calibration": calibration,
+        **judged,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
     write(args, config, served, tokenizer, prepared.labels, report)
