@@ -109,6 +109,19 @@ def fold_temperature(model: RNNClassifier, temperature: float) -> RNNClassifier:
     return folded
 
 
+def labelled_logits(
+    model: RNNClassifier,
+    tokenizer: Tokenizer,
+    examples: list[Example],
+    labels: list[str],
+    max_length: int,
+) -> tuple[Floats, Ints]:
+    """The model's logits on the examples (float64) and their label ids."""
+    ids = [tokenizer.encode(e.text, max_length).ids for e in examples]
+    logits = predict_logits(model, ids).double().numpy()
+    return logits, np.array([labels.index(e.label) for e in examples], dtype=np.int64)
+
+
 def calibrate(
     model: RNNClassifier,
     tokenizer: Tokenizer,
@@ -118,14 +131,10 @@ def calibrate(
 ) -> tuple[RNNClassifier, dict[str, Any]]:
     """The model with a temperature fitted on `sets["validation"]` folded in, and ECE/NLL of
     every set before and after it."""
-    label_ids = {label: i for i, label in enumerate(labels)}
-
-    def logits_and_labels(examples: list[Example]) -> tuple[Floats, Ints]:
-        ids = [tokenizer.encode(e.text, max_length).ids for e in examples]
-        logits = predict_logits(model, ids).double().numpy()
-        return logits, np.array([label_ids[e.label] for e in examples], dtype=np.int64)
-
-    measured = {name: logits_and_labels(examples) for name, examples in sets.items()}
+    measured = {
+        name: labelled_logits(model, tokenizer, examples, labels, max_length)
+        for name, examples in sets.items()
+    }
     temperature = fit_temperature(*measured["validation"])
     found: dict[str, Any] = {
         "temperature": round(temperature, 6),

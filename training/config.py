@@ -83,12 +83,19 @@ class TrainConfig:
             "labels (0 = off)"
         },
     )
-    class_weight: Literal["auto", "balanced", "none"] = field(
+    class_weight: Literal["none", "balanced"] = field(
+        default="none",
+        metadata={
+            "help": "balanced: weight each class's loss by texts / (classes x its texts) and keep "
+            "the epoch with the best validation macro-F1"
+        },
+    )
+    logit_adjustment: Literal["auto", "none"] = field(
         default="auto",
         metadata={
-            "help": "weight each class's loss by texts / (classes x its texts) and keep the epoch "
-            "with the best validation macro-F1; auto: when the smallest class has under half "
-            "an even share of the training texts"
+            "help": "auto: when the smallest class has under half an even share of the training "
+            "texts, subtract tau x log(class prior) from the logits (folded into the bias), tau "
+            "chosen by validation macro-F1 from 0, 0.25, ..., 1"
         },
     )
     batch_size: int = field(default=32, metadata={"help": "texts per training step"})

@@ -229,6 +229,17 @@ def per_class_section(rnn: dict[str, Any], base: dict[str, Any]) -> list[str]:
     ]
 
 
+def adjustment_sentence(adjustment: dict[str, Any]) -> str:
+    if not adjustment["applied"]:
+        return "Labels not skewed: no logit adjustment."
+    scores = ", ".join(f"{tau}: {f1:.4f}" for tau, f1 in adjustment["validation_macro_f1"].items())
+    return (
+        f"Labels skewed: logit adjustment tau = {adjustment['tau']} (validation macro-F1 by tau: "
+        f"{scores}); after it, test ECE {adjustment['test_ece']:.4f}, NLL "
+        f"{adjustment['test_nll']:.4f}."
+    )
+
+
 def write_report(directory: Path, report: dict[str, Any]) -> None:
     (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     rnn, base = report["test"], report["baseline"]["test"]
@@ -238,9 +249,10 @@ def write_report(directory: Path, report: dict[str, Any]) -> None:
         "",
         f"Data: `{report['data']['path']}` (sha256 `{report['data']['sha256']}`), split sizes "
         f"{report['data']['split_sizes']}. Preset `{report['preset']}`, seed {report['seed']}, "
-        f"wall time {report['wall_time_s']} s, best epoch {report['best_epoch']}. Class weights "
-        f"({weighting['mode']}): {'on' if weighting['applied'] else 'off'}, smallest class "
-        f"{weighting['smallest_share']:.1%} of the training texts.",
+        f"wall time {report['wall_time_s']} s, best epoch {report['best_epoch']}. Smallest class "
+        f"{weighting['smallest_share']:.1%} of the training texts; class weights "
+        f"({weighting['mode']}): {'on' if weighting['applied'] else 'off'}. "
+        + adjustment_sentence(report["logit_adjustment"]),
         "",
         "| model | test accuracy | test macro-F1 |",
         "|---|---|---|",

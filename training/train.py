@@ -24,8 +24,9 @@ from app.core.artifacts import save_artifacts
 from app.core.network import RNNClassifier, count_parameters, numpy_weights
 from app.core.tokenizer import Tokenizer, split_words
 from training import ood
-from training.balance import class_counts
-from training.calibration import calibrate, calibration_metrics
+from training.adjust import adjust
+from training.balance import class_counts, weight_summary
+from training.calibration import calibrate, calibration_metrics, labelled_logits
 from training.compare import paired_comparison
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
@@ -40,6 +41,10 @@ from training.report import (
     write_report,
 )
 from training.vectors import WordVectors, coverage, extension_words, glove_6b_50d, vectors_for
+
+# The splits a trained model is judged on: the temperature and the adjustment are fitted on the
+# first, reported on the second.
+SPLITS = ("validation", "test")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -151,36 +156,33 @@ def test_predictions(
 def evaluation_sets(data: Path, prepared: Prepared) -> dict[str, list[Example]]:
     """What the temperature is fitted on (validation) and judged on: test, and for the bundled
     reviews the out-of-domain tweets when the sweep extra is installed."""
-    sets = {name: prepared.splits[name] for name in ("validation", "test")}
+    sets = {name: prepared.splits[name] for name in SPLITS}
     if data.resolve() == BUNDLED_DATA and prepared.labels == ood.OOD_LABELS and ood.available():
         sets["out_of_domain"] = ood.out_of_domain()
     return sets
 
 
 def judge(
-    model: RNNClassifier, tokenizer: Tokenizer, prepared: Prepared, data: Path, max_length: int
+    model: RNNClassifier, tokenizer: Tokenizer, prepared: Prepared, data: Path, config: TrainConfig
 ) -> tuple[RNNClassifier, dict[str, Any]]:
-    """The served model calibrated, and how it does on test beside the baseline."""
-    sets = evaluation_sets(data, prepared)
-    model, calibration = calibrate(model, tokenizer, sets, prepared.labels, max_length)
-    predicted = test_predictions(model, tokenizer, prepared, max_length)
+    """The served model calibrated (and, for skewed labels, adjusted), and how it does on test
+    beside the baseline."""
+    sets, labels, length = evaluation_sets(data, prepared), prepared.labels, config.max_length
+    model, calibration = calibrate(model, tokenizer, sets, labels, length)
+    adjustment: dict[str, Any] = {"applied": False, "tau": 0.0}
+    if config.logit_adjustment == "auto":
+        counts = class_counts([y for _, y in prepared.encoded["train"]], len(labels))
+        measured = [labelled_logits(model, tokenizer, sets[n], labels, length) for n in SPLITS]
+        model, adjustment = adjust(model, counts, *measured)
+    predicted = test_predictions(model, tokenizer, prepared, length)
     gold = [e.label for e in prepared.splits["test"]]
-    baseline, baseline_predicted = tfidf_baseline(prepared.splits, prepared.labels)
+    baseline, baseline_predicted = tfidf_baseline(prepared.splits, labels)
     return model, {
-        "test": classification_metrics(gold, predicted, prepared.labels),
+        "test": classification_metrics(gold, predicted, labels),
         "baseline": baseline,
-        "comparison": paired_comparison(gold, predicted, baseline_predicted, prepared.labels),
+        "comparison": paired_comparison(gold, predicted, baseline_predicted, labels),
         "calibration": calibration,
-    }
-
-
-def class_weight_summary(prepared: Prepared, config: TrainConfig, applied: bool) -> dict[str, Any]:
-    counts = class_counts([y for _, y in prepared.encoded["train"]], len(prepared.labels))
-    return {
-        "mode": config.class_weight,
-        "applied": applied,
-        "train_counts": dict(zip(prepared.labels, counts, strict=True)),
-        "smallest_share": round(min(counts) / sum(counts), 4),
+        "logit_adjustment": adjustment,
     }
 
 
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seed,
     )
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
-    served, judged = judge(served, tokenizer, prepared, args.data, config.max_length)
+    served, judged = judge(served, tokenizer, prepared, args.data, config)
     test, baseline, calibration = judged["test"], judged["baseline"], judged["calibration"]
 
     report = {
@@ -272,7 +274,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "history": fitted.history,
         "best_epoch": fitted.best_epoch,
-        "class_weight": class_weight_summary(prepared, config, fitted.class_weighted),
+        "class_weight": weight_summary(
+            class_counts([y for _, y in prepared.encoded["train"]], len(prepared.labels)),
+            prepared.labels,
+            config.class_weight,
+            fitted.class_weighted,
+        ),
         **judged,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }

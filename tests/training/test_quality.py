@@ -90,20 +90,23 @@ def skewed_rows(count: int) -> list[dict[str, str]]:
     return rows
 
 
-def test_skewed_labels_train_with_class_weights_and_select_by_macro_f1(tmp_path: Path) -> None:
+def test_skewed_labels_get_a_validation_chosen_adjustment_or_class_weights(tmp_path: Path) -> None:
     data = tmp_path / "skewed.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in skewed_rows(1000)))
     flags = ["--data", str(data), "--epochs", "4", "--embedding-dim", "16", "--hidden-dim", "16"]
-    auto = train([*flags, "--out", str(tmp_path / "auto")])
-    assert auto["class_weight"]["applied"] and auto["class_weight"]["smallest_share"] < 0.05
-    plain = train([*flags, "--out", str(tmp_path / "plain"), "--class-weight", "none"])
-    assert not plain["class_weight"]["applied"]
-    assert "val_macro_f1" in auto["history"][0]
-    # The kept epoch is the one with the best validation macro-F1.
-    best = max(row["val_macro_f1"] for row in auto["history"])
-    assert auto["history"][auto["best_epoch"] - 1]["val_macro_f1"] == best
-    assert set(auto["test"]["per_class"]) == {"food", "rare", "sports"}
-    assert "Class weights (auto): on" in (tmp_path / "auto" / "report.md").read_text()
+    plain = train([*flags, "--out", str(tmp_path / "plain")])
+    assert not plain["class_weight"]["applied"] and plain["class_weight"]["skewed"]
+    adjustment = plain["logit_adjustment"]
+    assert adjustment["applied"] and adjustment["tau"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    scores = adjustment["validation_macro_f1"]
+    assert scores[str(adjustment["tau"])] == max(scores.values())
+    assert "Labels skewed: logit adjustment tau" in (tmp_path / "plain" / "report.md").read_text()
+    weighted = train([*flags, "--out", str(tmp_path / "weighted"), "--class-weight", "balanced"])
+    assert weighted["class_weight"]["applied"] and "val_macro_f1" in weighted["history"][0]
+    # With class weights the kept epoch is the one with the best validation macro-F1.
+    best = max(row["val_macro_f1"] for row in weighted["history"])
+    assert weighted["history"][weighted["best_epoch"] - 1]["val_macro_f1"] == best
+    assert set(weighted["test"]["per_class"]) == {"food", "rare", "sports"}
 
 
 def test_adversarial_options_train_and_leave_the_served_model_plain(tmp_path: Path) -> None:
