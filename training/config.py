@@ -67,6 +67,37 @@ class TrainConfig:
             "model's probabilities on the training texts, at this weight (0 = train once)"
         },
     )
+    adversarial: float = field(
+        default=0.0,
+        metadata={
+            "help": "adversarial training: also train on each text with its word vectors moved "
+            "by this L2 norm (per text, in units of the vectors' spread per dimension) the way "
+            "that raises the loss most (0 = off)"
+        },
+    )
+    virtual_adversarial: float = field(
+        default=0.0,
+        metadata={
+            "help": "virtual adversarial training: also penalize how far the probabilities move "
+            "when the word vectors move by this L2 norm the way that moves them most; needs no "
+            "labels (0 = off)"
+        },
+    )
+    class_weight: Literal["none", "balanced"] = field(
+        default="none",
+        metadata={
+            "help": "balanced: weight each class's loss by texts / (classes x its texts) and keep "
+            "the epoch with the best validation macro-F1"
+        },
+    )
+    logit_adjustment: Literal["auto", "none"] = field(
+        default="auto",
+        metadata={
+            "help": "auto: when the smallest class has under half an even share of the training "
+            "texts, subtract tau x log(class prior) from the logits (folded into the bias), tau "
+            "chosen by validation macro-F1 from 0, 0.25, ..., 1"
+        },
+    )
     batch_size: int = field(default=32, metadata={"help": "texts per training step"})
     min_freq: int = field(
         default=2, metadata={"help": "training-set count a word needs to enter the vocabulary"}

@@ -1,17 +1,22 @@
 """The training loop: epochs over the training split, validation, early stopping, weight averaging."""
 
 import copy
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 import torch
+from sklearn.metrics import f1_score
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from app.core.network import RNNClassifier, collate
 from app.core.tokenizer import PAD_ID, UNK_ID
+from training.adversarial import adversarial_loss, virtual_adversarial_loss
+from training.balance import class_weights
 from training.config import TrainConfig
 from training.embedding import mapped_parameter_groups
 
@@ -27,6 +32,7 @@ class Fitted:
     model: RNNClassifier  # the best epoch's weights (the averaged copy when averaging is on)
     history: list[dict[str, float]]
     best_epoch: int
+    class_weighted: bool = False
 
 
 def warmed_up_ema(
@@ -48,6 +54,31 @@ def warmed_up_ema(
     return average
 
 
+def _step_loss(
+    model: RNNClassifier,
+    ids: torch.Tensor,
+    lengths: torch.Tensor,
+    criterion: Callable[[torch.Tensor], torch.Tensor],
+    config: TrainConfig,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(summed training loss, its clean part, the clean logits) of one batch: the training loss
+    adds the adversarial and virtual adversarial losses when they are on."""
+    embedded = model.embedding(ids)
+    logits = model.forward_from_embedded(embedded, lengths)
+    clean = criterion(logits)
+    loss = clean
+    if config.adversarial:
+        loss = loss + adversarial_loss(
+            model, embedded, lengths, clean, criterion, config.adversarial
+        )
+    if config.virtual_adversarial:
+        loss = loss + virtual_adversarial_loss(
+            model, embedded, lengths, logits, config.virtual_adversarial, generator
+        )
+    return loss, clean, logits
+
+
 def train_epoch(
     model: RNNClassifier,
     data: Encoded,
@@ -57,8 +88,9 @@ def train_epoch(
     averaged: AveragedModel | None,
     desc: str,
     teacher: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """One shuffled pass of training steps. Returns (mean loss, accuracy) over the pass.
+    """One shuffled pass of training steps. Returns (mean clean loss, accuracy) over the pass.
 
     Word dropout replaces random words by <unk>, so the model cannot lean on a few memorized
     words and learns what unknown words at serving time look like.
@@ -66,27 +98,32 @@ def train_epoch(
     model.train()
     order = torch.randperm(len(data), generator=generator).tolist()
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    loss_fn = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing)
+    loss_fn = nn.CrossEntropyLoss(
+        weight=weights, reduction="sum", label_smoothing=config.label_smoothing
+    )
     total_loss, correct = 0.0, 0
-    for batch in tqdm(batches, desc=desc, leave=False):
+    # A log file is no terminal: there the bar's every redraw would be a line of its own.
+    for batch in tqdm(batches, desc=desc, leave=False, disable=not sys.stderr.isatty()):
         ids, lengths = collate([data[i][0] for i in batch])
         targets = torch.tensor([data[i][1] for i in batch])
         if config.word_dropout:
             dropped = torch.rand(ids.shape, generator=generator) < config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
-        logits = model(ids, lengths)
         if teacher is None:
-            loss = loss_fn(logits, targets)
+            goal = targets
         else:
-            labels = nn.functional.one_hot(targets, logits.shape[1]).float()
-            loss = loss_fn(logits, (1 - config.distill) * labels + config.distill * teacher[batch])
+            labels = nn.functional.one_hot(targets, model.config.num_classes).float()
+            goal = (1 - config.distill) * labels + config.distill * teacher[batch]
+        loss, clean, logits = _step_loss(
+            model, ids, lengths, partial(loss_fn, target=goal), config, generator
+        )
         optimizer.zero_grad()
-        (loss / len(batch)).backward()
+        torch.autograd.backward(loss / len(batch))
         nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(model)
-        total_loss += loss.item()
+        total_loss += clean.item()
         correct += int((logits.argmax(dim=1) == targets).sum())
     return total_loss / len(data), correct / len(data)
 
@@ -103,10 +140,39 @@ def predict_logits(model: RNNClassifier, ids: list[list[int]]) -> torch.Tensor:
 
 def evaluate(model: RNNClassifier, data: Encoded) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) on labelled data."""
+    scores = validate(model, data)
+    return scores.loss, scores.accuracy
+
+
+@dataclass(frozen=True)
+class Scores:
+    loss: float  # mean cross-entropy (unweighted: the probabilities' own quality)
+    accuracy: float
+    macro_f1: float
+
+
+def validate(model: RNNClassifier, data: Encoded) -> Scores:
     logits = predict_logits(model, [ids for ids, _ in data])
     targets = torch.tensor([label for _, label in data])
-    loss = nn.functional.cross_entropy(logits, targets).item()
-    return loss, float((logits.argmax(dim=1) == targets).float().mean())
+    predicted = logits.argmax(dim=1)
+    macro_f1 = f1_score(
+        targets.numpy(),
+        predicted.numpy(),
+        labels=list(range(logits.shape[1])),
+        average="macro",
+        zero_division=0,
+    )
+    return Scores(
+        nn.functional.cross_entropy(logits, targets).item(),
+        float((predicted == targets).float().mean()),
+        float(macro_f1),
+    )
+
+
+def selection_key(scores: Scores, by_macro_f1: bool) -> tuple[float, ...]:
+    """Lower is better. With class weights, the epoch whose predictions serve every class best
+    (validation macro-F1) is kept, the loss breaking ties; otherwise the validation loss alone."""
+    return (-round(scores.macro_f1, 4), scores.loss) if by_macro_f1 else (scores.loss,)
 
 
 def fit_model(
@@ -135,21 +201,25 @@ def _record(
     epoch: int,
     lr: float,
     train: tuple[float, float],
-    validation: tuple[float, float],
+    validation: Scores,
 ) -> None:
     """One row of the epoch table: kept in the history and printed."""
-    (train_loss, train_acc), (val_loss, val_acc) = train, validation
+    train_loss, train_acc = train
     history.append(
         {
             "epoch": epoch,
             "lr": lr,
             "train_loss": round(train_loss, 4),
             "train_accuracy": round(train_acc, 4),
-            "val_loss": round(val_loss, 4),
-            "val_accuracy": round(val_acc, 4),
+            "val_loss": round(validation.loss, 4),
+            "val_accuracy": round(validation.accuracy, 4),
+            "val_macro_f1": round(validation.macro_f1, 4),
         }
     )
-    print(f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {val_loss:.4f}    {val_acc:.4f}")
+    print(
+        f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {validation.loss:.4f}    "
+        f"{validation.accuracy:.4f}        {validation.macro_f1:.4f}"
+    )
 
 
 def _learning_rate_cut(
@@ -172,7 +242,8 @@ def fit(
     seed: int,
     teacher: torch.Tensor | None = None,
 ) -> Fitted:
-    """Train for up to `epochs`, keeping the epoch with the best validation loss.
+    """Train for up to `epochs`, keeping the epoch with the best validation score
+    (`selection_key`); stop after `patience` epochs without a better one.
 
     `teacher`: probabilities [N, C] over the training texts, blended into the targets."""
     optimizer = torch.optim.Adam(mapped_parameter_groups(model, config.offset_decay), lr=config.lr)
@@ -184,27 +255,26 @@ def fit(
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
     plateau = _learning_rate_cut(optimizer, config.lr_decay)
     generator = torch.Generator().manual_seed(seed)
+    weights = class_weights([y for _, y in train], model.config.num_classes, config.class_weight)
     history: list[dict[str, float]] = []
-    best_state, best_loss, best_epoch = copy.deepcopy(evaluated.state_dict()), float("inf"), 0
-    print("Epoch  Loss    Accuracy  Val loss  Val accuracy")
+    best_key: tuple[float, ...] = (float("inf"),)
+    best_state, best_epoch = copy.deepcopy(evaluated.state_dict()), 0
+    print("Epoch  Loss    Accuracy  Val loss  Val accuracy  Val macro-F1")
     for epoch in range(1, config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         trained = train_epoch(
-            model, train, optimizer, generator, config, averaged, f"epoch {epoch}", teacher
+            model, train, optimizer, generator, config, averaged, f"epoch {epoch}", teacher, weights
         )
-        val_loss, val_acc = evaluate(evaluated, validation)
-        _record(history, epoch, lr, trained, (val_loss, val_acc))
+        scores = validate(evaluated, validation)
+        _record(history, epoch, lr, trained, scores)
         if plateau is not None:
-            plateau.step(val_loss)
+            plateau.step(scores.loss)
+        key = selection_key(scores, by_macro_f1=weights is not None)
         # Without patience (the seed preset) the last epoch is kept.
-        if not config.patience or val_loss < best_loss:
-            best_state, best_loss, best_epoch = (
-                copy.deepcopy(evaluated.state_dict()),
-                val_loss,
-                epoch,
-            )
+        if not config.patience or key < best_key:
+            best_state, best_key, best_epoch = copy.deepcopy(evaluated.state_dict()), key, epoch
         elif epoch - best_epoch >= config.patience:
-            print(f"early stop: validation loss has not improved for {config.patience} epochs")
+            print(f"early stop: no better validation score for {config.patience} epochs")
             break
     evaluated.load_state_dict(best_state)
-    return Fitted(evaluated.eval(), history, best_epoch)
+    return Fitted(evaluated.eval(), history, best_epoch, weights is not None)

@@ -14,29 +14,29 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from app.core.artifacts import save_artifacts
-from app.core.network import RNNClassifier, count_parameters, numpy_weights
+from app.core.network import RNNClassifier, count_parameters
 from app.core.tokenizer import Tokenizer, split_words
-from app.repository.writer import write_version
+from training import ood
+from training.adjust import adjust
+from training.balance import class_counts, weight_summary
+from training.calibration import calibrate, labelled_logits
+from training.compare import paired_comparison
 from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
 from training.fit import Encoded, Fitted, fit_model, predict_logits
-from training.report import (
-    classification_metrics,
-    epoch_table,
-    plot_curves,
-    tfidf_baseline,
-    write_report,
-)
-from training.serving_checks import known_answers, unknown_word_share
+from training.output import save
+from training.report import classification_metrics, epoch_table, tfidf_baseline
 from training.vectors import WordVectors, coverage, extension_words, glove_6b_50d, vectors_for
+
+# The splits a trained model is judged on: the temperature and the adjustment are fitted on the
+# first, reported on the second.
+SPLITS = ("validation", "test")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -143,79 +143,85 @@ def predict(
     return torch.softmax(predict_logits(model, ids), dim=-1)
 
 
-def evaluate_test(
+def test_predictions(
     model: RNNClassifier, tokenizer: Tokenizer, prepared: Prepared, max_length: int
+) -> list[str]:
+    texts = [e.text for e in prepared.splits["test"]]
+    predicted = predict(model, tokenizer, texts, max_length).argmax(dim=1)
+    return [prepared.labels[i] for i in predicted.tolist()]
+
+
+def evaluation_sets(data: Path, prepared: Prepared) -> dict[str, list[Example]]:
+    """What the temperature is fitted on (validation) and judged on: test, and for the bundled
+    reviews the out-of-domain tweets when the sweep extra is installed."""
+    sets = {name: prepared.splits[name] for name in SPLITS}
+    if data.resolve() == BUNDLED_DATA and prepared.labels == ood.OOD_LABELS and ood.available():
+        sets["out_of_domain"] = ood.out_of_domain()
+    return sets
+
+
+def judge(
+    model: RNNClassifier, tokenizer: Tokenizer, prepared: Prepared, data: Path, config: TrainConfig
+) -> tuple[RNNClassifier, dict[str, Any]]:
+    """The served model calibrated (and, for skewed labels, adjusted), and how it does on test
+    beside the baseline."""
+    sets, labels, length = evaluation_sets(data, prepared), prepared.labels, config.max_length
+    model, calibration = calibrate(model, tokenizer, sets, labels, length)
+    adjustment: dict[str, Any] = {"applied": False, "tau": 0.0}
+    if config.logit_adjustment == "auto":
+        counts = class_counts([y for _, y in prepared.encoded["train"]], len(labels))
+        measured = [labelled_logits(model, tokenizer, sets[n], labels, length) for n in SPLITS]
+        model, adjustment = adjust(model, counts, *measured)
+    predicted = test_predictions(model, tokenizer, prepared, length)
+    gold = [e.label for e in prepared.splits["test"]]
+    baseline, baseline_predicted = tfidf_baseline(prepared.splits, labels)
+    return model, {
+        "test": classification_metrics(gold, predicted, labels),
+        "baseline": baseline,
+        "comparison": paired_comparison(gold, predicted, baseline_predicted, labels),
+        "calibration": calibration,
+        "logit_adjustment": adjustment,
+    }
+
+
+def describe_run(
+    args: argparse.Namespace,
+    config: TrainConfig,
+    prepared: Prepared,
+    fitted: Fitted,
+    served: RNNClassifier,
+    tokenizer: Tokenizer,
 ) -> dict[str, Any]:
-    test = prepared.splits["test"]
-    predicted = predict(model, tokenizer, [e.text for e in test], max_length).argmax(dim=1)
-    return classification_metrics(
-        [e.label for e in test], [prepared.labels[i] for i in predicted.tolist()], prepared.labels
-    )
-
-
-def write(
-    out: Path,
-    args: argparse.Namespace,
-    config: TrainConfig,
-    model: RNNClassifier,
-    tokenizer: Tokenizer,
-    prepared: Prepared,
-    report: dict[str, Any],
-) -> None:
-    validation = [e.text for e in prepared.splits["validation"]]
-    save_artifacts(
-        out,
-        model.config,
-        numpy_weights(model),
-        tokenizer,
-        prepared.labels,
-        config.max_length,
-        name=report["name"],
-        version=datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        extra={
-            "metrics": {
-                "test_accuracy": report["test"]["accuracy"],
-                "test_macro_f1": report["test"]["macro_f1"],
-                "baseline_test_accuracy": report["baseline"]["test"]["accuracy"],
-                "best_epoch": report["best_epoch"],
-            },
-            "training": {
-                "preset": args.preset,
-                "seed": args.seed,
-                "data_sha256": report["data"]["sha256"],
-            },
-            "known_answers": known_answers(model, tokenizer, validation, config.max_length),
-            "monitoring": {
-                "unknown_word_share": unknown_word_share(tokenizer, validation, config.max_length)
-            },
+    """The report's account of the run: what was trained, on what, and how it went epoch by
+    epoch."""
+    return {
+        "name": args.name or f"{args.data.stem}-{config.model.rnn_type}",
+        "preset": args.preset,
+        "hyperparameters": flat(config),
+        "config": served.config.to_dict(),
+        "parameters": count_parameters(served),
+        "seed": args.seed,
+        "threads": args.threads,
+        "data": {
+            "path": str(args.data.name),
+            "sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(),
+            "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
+            "limit": args.limit,
         },
-    )
-    plot_curves(
-        report["history"],
-        report["test"]["accuracy"],
-        report["baseline"]["test"]["accuracy"],
-        out / "training_curves.png",
-    )
-    write_report(out, report)
-
-
-def save(
-    args: argparse.Namespace,
-    config: TrainConfig,
-    model: RNNClassifier,
-    tokenizer: Tokenizer,
-    prepared: Prepared,
-    report: dict[str, Any],
-) -> Path:
-    """Write to --out, or as the next version of --name in --repository; where it went."""
-
-    def write_to(out: Path) -> None:
-        write(out, args, config, model, tokenizer, prepared, report)
-
-    if args.repository is None:
-        write_to(args.out)
-        return Path(args.out)
-    return write_version(args.repository, report["name"], write_to).path
+        "vocabulary": {
+            "training": len(prepared.tokenizer),
+            "added_from_vectors": len(tokenizer) - len(prepared.tokenizer),
+            "vector_coverage": prepared.vector_coverage,
+        },
+        "history": fitted.history,
+        "best_epoch": fitted.best_epoch,
+        "class_weight": weight_summary(
+            class_counts([y for _, y in prepared.encoded["train"]], len(prepared.labels)),
+            prepared.labels,
+            config.class_weight,
+            fitted.class_weighted,
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -238,41 +244,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seed,
     )
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
-    test = evaluate_test(served, tokenizer, prepared, config.max_length)
-    baseline = tfidf_baseline(prepared.splits, prepared.labels)
+    served, judged = judge(served, tokenizer, prepared, args.data, config)
+    test, baseline, calibration = judged["test"], judged["baseline"], judged["calibration"]
 
     report = {
-        "name": args.name or f"{args.data.stem}-{config.model.rnn_type}",
-        "preset": args.preset,
-        "hyperparameters": flat(config),
-        "config": served.config.to_dict(),
-        "parameters": count_parameters(served),
-        "seed": args.seed,
-        "threads": args.threads,
-        "data": {
-            "path": str(args.data.name),
-            "sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(),
-            "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
-            "limit": args.limit,
-        },
-        "vocabulary": {
-            "training": len(prepared.tokenizer),
-            "added_from_vectors": len(tokenizer) - len(prepared.tokenizer),
-            "vector_coverage": prepared.vector_coverage,
-        },
-        "history": fitted.history,
-        "best_epoch": fitted.best_epoch,
-        "test": test,
-        "baseline": baseline,
+        **describe_run(args, config, prepared, fitted, served, tokenizer),
+        **judged,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
 
-    out = save(args, config, served, tokenizer, prepared, report)
+    validation = [e.text for e in prepared.splits["validation"]]
+    out = save(
+        args.out, args.repository, served, tokenizer, prepared.labels, validation, config, report
+    )
 
     print(epoch_table(fitted.history))
     print(
         f"test accuracy {test['accuracy']:.4f} (macro-F1 {test['macro_f1']:.4f}) at best epoch "
         f"{fitted.best_epoch}; TF-IDF+LR baseline {baseline['test']['accuracy']:.4f}; "
+        f"temperature {calibration['temperature']:.3f} (test ECE "
+        f"{calibration['test']['ece_before']:.4f} -> {calibration['test']['ece_after']:.4f}); "
         f"{report['wall_time_s']} s; artifacts in {out}/"
     )
     return report

@@ -38,19 +38,19 @@ class ClassifyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128185045"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261202000231"},
                     "results": [
                         {
                             "label": "positive",
-                            "score": 0.99,
-                            "probabilities": {"negative": 0.01, "positive": 0.99},
+                            "score": 0.9889,
+                            "probabilities": {"negative": 0.0111, "positive": 0.9889},
                             "truncated": False,
                             "tokens": 7,
                         },
                         {
                             "label": "negative",
-                            "score": 0.6307,
-                            "probabilities": {"negative": 0.6307, "positive": 0.3693},
+                            "score": 0.6823,
+                            "probabilities": {"negative": 0.6823, "positive": 0.3177},
                             "truncated": False,
                             "tokens": 8,
                         },
@@ -69,7 +69,7 @@ class ModelInfo(BaseModel):
             "examples": [
                 {
                     "name": "rotten_tomatoes-gru",
-                    "version": "20261128185045",
+                    "version": "20261202000231",
                     "labels": ["negative", "positive"],
                     "max_length": 40,
                     "vocab_size": 10037,
@@ -86,12 +86,16 @@ class ModelInfo(BaseModel):
                         "num_layers": 1,
                     },
                     "metrics": {
-                        "test_accuracy": 0.799,
-                        "test_macro_f1": 0.7945,
+                        "test_accuracy": 0.8006,
+                        "test_macro_f1": 0.7965,
                         "baseline_test_accuracy": 0.7797,
-                        "best_epoch": 26,
+                        "best_epoch": 35,
+                        "test_ece": 0.0305,
+                        "test_nll": 0.4349,
+                        "out_of_domain_ece": 0.0556,
+                        "out_of_domain_nll": 0.5317,
                     },
-                    "checksum": "551b7896ac75230a967293ed195ee93081c1abb83913b4f36a0f4f8cad762bd4",
+                    "checksum": "4d1ed4408bb0734ee17364d12e8b7ed5033cabd3a7876831b30ea86fac43d191",
                     "device": "cpu",
                     "engine": "onnx",
                 }
@@ -162,12 +166,12 @@ class ExplainResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261128185045"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261202000231"},
                     "results": [
                         {
                             "label": "negative",
-                            "score": 0.9697,
-                            "probabilities": {"negative": 0.9697, "positive": 0.0303},
+                            "score": 0.9441,
+                            "probabilities": {"negative": 0.9441, "positive": 0.0559},
                             "truncated": False,
                             "tokens": 5,
                             "layers": {
@@ -179,23 +183,23 @@ class ExplainResponse(BaseModel):
                                 },
                                 "embedding": {
                                     "shape": [5, 50],
-                                    "norms": [7.3674, 9.883, 5.2015, 6.9879, 6.255],
+                                    "norms": [6.7156, 10.1839, 5.4079, 6.8171, 5.5329],
                                 },
                                 "rnn": {
                                     "shape": [5, 128],
-                                    "step_norms": [4.528, 4.6454, 5.0867, 6.7369, 5.4184],
+                                    "step_norms": [4.5596, 4.6095, 4.8473, 6.3766, 5.2612],
                                     "pooling": "max_mean",
                                     "pooled_features": 256,
                                 },
-                                "dense": {"logits": {"negative": 1.7949, "positive": -1.6722}},
+                                "dense": {"logits": {"negative": 1.4258, "positive": -1.4009}},
                                 "softmax": {
-                                    "probabilities": {"negative": 0.9697, "positive": 0.0303},
+                                    "probabilities": {"negative": 0.9441, "positive": 0.0559},
                                     "label": "negative",
                                 },
                             },
                             "attributions": {
-                                "negative": [0.0005, -0.0014, 0.0093, 0.4906, -0.0015],
-                                "positive": [-0.0005, 0.0014, -0.0093, -0.4906, 0.0015],
+                                "negative": [0.0031, 0.004, 0.0215, 0.5242, -0.0025],
+                                "positive": [-0.0031, -0.004, -0.0215, -0.5242, 0.0025],
                             },
                         }
                     ],

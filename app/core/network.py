@@ -93,8 +93,13 @@ class RNNClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Class scores (logits) [B, C]; softmax them for probabilities."""
-        embedded = self.dropout(self.embedding(ids))
-        logits: torch.Tensor = self.dense(self.dropout(self.encode(embedded, lengths)))
+        return self.forward_from_embedded(self.embedding(ids), lengths)
+
+    def forward_from_embedded(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """`forward` from the word vectors [B, T, E] on: training perturbs them (adversarial
+        training), so it needs the rest of the network as a function of the vectors."""
+        features = self.encode(self.dropout(embedded), lengths)
+        logits: torch.Tensor = self.dense(self.dropout(features))
         return logits
 
     def trace(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:

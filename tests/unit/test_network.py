@@ -58,3 +58,15 @@ def test_trace_shows_every_layer() -> None:
     assert trace["rnn"].shape == (2, 12)  # bidirectional: 2 x hidden
     assert trace["dense"].shape == (2, 3)
     torch.testing.assert_close(trace["softmax"].sum(dim=-1), torch.ones(2))
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "max_mean"])
+def test_forward_from_the_embedded_words_is_the_forward_pass(pooling: str) -> None:
+    """Adversarial training runs the network from (perturbed) word vectors: unperturbed, it must
+    give exactly what the forward pass gives."""
+    model = model_of(pooling=pooling)
+    ids, lengths = collate(SEQUENCES)
+    with torch.inference_mode():
+        expected = model(ids, lengths)
+        got = model.forward_from_embedded(model.embedding(ids), lengths)
+    assert torch.equal(got, expected)
