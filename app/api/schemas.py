@@ -138,7 +138,7 @@ class ModelsResponse(BaseModel):
                         {
                             "name": "rotten_tomatoes-gru",
                             "default": True,
-                            "versions": [{"version": "20261128185045", "state": "READY"}],
+                            "versions": [{"version": "20261202000231", "state": "READY"}],
                         }
                     ]
                 }
