@@ -115,20 +115,28 @@ def test_reloads_under_16_concurrent_clients_fail_no_request(explicit_server: Se
 
 def test_a_slow_request_started_before_an_unload_is_answered(tmp_path: Path) -> None:
     root = make_repository(tmp_path / "repo", {"alpha": [1], "beta": [1]})
-    # One text per forward pass: 2,048 texts take a while.
-    env = {**EXPLICIT, "MAX_BATCH_SIZE": "1", "MAX_TEXTS_PER_REQUEST": "2048", "MAX_QUEUE_MS": "0"}
+    # One text per forward pass: 8,192 texts take seconds, the window the unload must start in.
+    texts = 8192
+    env = {
+        **EXPLICIT,
+        "MAX_BATCH_SIZE": "1",
+        "MAX_TEXTS_PER_REQUEST": str(texts),
+        "MAX_QUEUE_TEXTS": str(texts),
+        "MAX_QUEUE_MS": "0",
+    }
     server = start_server({"MODEL_REPOSITORY": str(root), **env})
     answered: list[tuple[int, float]] = []
 
     def slow_request() -> None:
-        body = {"texts": ["a fine film " * 8] * 2048, "model": "beta"}
+        body = {"texts": ["a fine film " * 8] * texts, "model": "beta"}
         response = httpx.post(server.base_url + "/classify", json=body, timeout=120)
         answered.append((response.status_code, time.monotonic()))
 
     try:
         worker = threading.Thread(target=slow_request)
         worker.start()
-        _wait(lambda: _metric(server, "rnn_classifier_queue_depth") > 100)  # it holds beta now
+        _wait(lambda: answered or _metric(server, "rnn_classifier_queue_depth") > 100)
+        assert not answered, "the request was answered before the unload could start"
         client_of(server).unload_model("beta", headers=ADMIN)
         unloaded_at = time.monotonic()
         worker.join(120)
