@@ -114,8 +114,10 @@ def batcher_metrics(server: Server) -> dict[str, float]:
     for line in text.splitlines():
         series, _, value = line.partition(" ")
         name, _, labels = series.partition("{")
-        # Request latency is labelled by route and status: /classify's, every status.
-        if name in _BATCHER_SERIES and (not labels or 'path="/classify"' in labels):
+        # The batcher's series are labelled by model version (the bench serves one); request
+        # latency by route and status: /classify's, every status.
+        by_version = 'version="' in labels and "path=" not in labels
+        if name in _BATCHER_SERIES and (by_version or 'path="/classify"' in labels):
             values[name] = values.get(name, 0.0) + float(value)
     return values
 
