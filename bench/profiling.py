@@ -44,12 +44,14 @@ def profile_ours(
         try:
             time.sleep(0.5)  # attached before the load starts
             profiles[fmt] = summarize(run_wrk(wrk, ours.port, bodies, connections, seconds, cpu), 1)
-            out, _ = spy.communicate(timeout=seconds + 60)
+            spy_output, _ = spy.communicate(timeout=seconds + 60)
         finally:
             stop_process_group(spy, grace=2)
             children.remove(spy)
         if spy.returncode != 0 or not path.exists():
-            raise RuntimeError(f"py-spy failed ({spy.returncode}): {out.decode(errors='replace')}")
+            raise RuntimeError(
+                f"py-spy failed ({spy.returncode}): {spy_output.decode(errors='replace')}"
+            )
     profiles["top"] = top_functions(stacks)
     profiles["svg"], profiles["stacks"] = shown_path(svg), shown_path(stacks)
     return profiles

@@ -269,7 +269,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> int | None:
     return proc.returncode
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else math.nan
 
 
