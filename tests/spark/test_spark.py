@@ -2,6 +2,7 @@
 every row what /classify gives its text, loads the model once per Python worker from a path or
 from the files shipped with the job, and `--engine spark` writes what the local CLI writes."""
 
+import logging
 import os
 import shutil
 import sys
@@ -36,6 +37,9 @@ def spark() -> Iterator[Any]:
     session = spark_session("local[2]", "rnn-classifier-tests")
     yield session
     session.stop()
+    # py4j closes its connections at interpreter exit and logs that at INFO, by then into a
+    # stream pytest has closed: a "Logging error" traceback after the summary.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def frame(spark: Any, texts: list[str | None]) -> Any:
