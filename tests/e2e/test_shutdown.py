@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,11 +67,12 @@ def sigterm_with_requests_in_flight(server: Server, connections: int) -> list[st
     return outcomes
 
 
-def test_sigterm_with_40_connections_in_flight_resets_none(tmp_path: Path) -> None:
-    model_dir = make_artifacts(tmp_path / "model")
+def failed_attempts(attempts: int, env: dict[str, str], **start: Any) -> dict[int, list[str]]:
+    """SIGTERM with 40 requests in flight, `attempts` times (not one lucky run): the outcomes
+    of each attempt in which a client got anything but 200 or 503."""
     failures: dict[int, list[str]] = {}
-    for attempt in range(ATTEMPTS):  # not one lucky run
-        server = start_server({"MODEL_DIR": str(model_dir), "MAX_QUEUE_MS": "0"})
+    for attempt in range(attempts):
+        server = start_server(env, **start)
         try:
             outcomes = sigterm_with_requests_in_flight(server, connections=40)
             server.process.wait(30)
@@ -79,6 +81,12 @@ def test_sigterm_with_40_connections_in_flight_resets_none(tmp_path: Path) -> No
         assert server.process.returncode in (0, -signal.SIGTERM), log
         if any(outcome not in ("200", "503") for outcome in outcomes):
             failures[attempt] = outcomes
+    return failures
+
+
+def test_sigterm_with_40_connections_in_flight_resets_none(tmp_path: Path) -> None:
+    model_dir = make_artifacts(tmp_path / "model")
+    failures = failed_attempts(ATTEMPTS, {"MODEL_DIR": str(model_dir), "MAX_QUEUE_MS": "0"})
     assert not failures, failures
 
 
@@ -104,17 +112,8 @@ def test_sigterm_resets_none_however_the_app_is_started(launcher: str, tmp_path:
     connections wait unaccepted or unparsed, which uvicorn alone resets (75 of 120 here)."""
     model_dir = make_artifacts(tmp_path / "model")
     env = {"MODEL_DIR": str(model_dir), "MAX_QUEUE_MS": "0", "INFERENCE_THREAD": "off"}
-    failures: dict[int, list[str]] = {}
-    for attempt in range(ATTEMPTS // 2):
-        server = start_server(env, command=LAUNCHERS[launcher], cpus={min(os.sched_getaffinity(0))})
-        try:
-            outcomes = sigterm_with_requests_in_flight(server, connections=40)
-            server.process.wait(30)
-        finally:
-            log = stop_server(server)
-        assert server.process.returncode in (0, -signal.SIGTERM), log
-        if any(outcome not in ("200", "503") for outcome in outcomes):
-            failures[attempt] = outcomes
+    one_cpu = {min(os.sched_getaffinity(0))}
+    failures = failed_attempts(ATTEMPTS // 2, env, command=LAUNCHERS[launcher], cpus=one_cpu)
     assert not failures, failures
 
 
