@@ -31,14 +31,18 @@ def test_bulk_imports_only_the_request_path_and_below(path: Path) -> None:
     assert bad == [], f"{path.name} imports {bad}"
 
 
-def test_the_server_imports_no_file_or_spark_library() -> None:
-    code = (
-        "import sys; from app.main import create_app; import app.__main__; create_app(); "
-        "print(sorted(m for m in ('pyarrow', 'pandas', 'pyspark') if m in sys.modules))"
-    )
+def file_libraries_loaded_by(code: str) -> str:
+    """Which of pyarrow, pandas and pyspark a fresh interpreter holds after running `code`."""
+    code += "; import sys; print(sorted(m for m in FILE_LIBRARIES if m in sys.modules))"
+    code = f"FILE_LIBRARIES = ('pyarrow', 'pandas', 'pyspark'); {code}"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()
+
+
+def test_the_server_imports_no_file_or_spark_library() -> None:
+    code = "from app.main import create_app; import app.__main__; create_app()"
+    assert file_libraries_loaded_by(code) == "[]"
 
 
 def without(tmp_path: Path, *modules: str) -> dict[str, str]:
@@ -67,10 +71,4 @@ def test_a_missing_optional_dependency_names_the_extra_to_install(
 
 def test_worker_processes_load_no_file_library() -> None:
     # Each MB a worker of --workers N loads counts N times: it gets texts, not Arrow data.
-    code = (
-        "import sys, app.bulk.workers; "
-        "print(sorted(m for m in ('pyarrow', 'pandas', 'pyspark') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert file_libraries_loaded_by("import app.bulk.workers") == "[]"
