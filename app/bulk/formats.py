@@ -6,6 +6,8 @@ problem with a file (missing, unreadable, not the format it claims, a missing te
 UTF-8) is a FileError: one line naming the file and what is wrong with it.
 """
 
+import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
+
+from app.bulk import records
 
 FORMATS = ("csv", "jsonl", "parquet")
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -40,9 +44,11 @@ def arrow_problem(exc: BaseException) -> str:
     """The first line of what pyarrow (or the OS) said, which is the part a person needs."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
+    if isinstance(exc, records.DecodeError):
+        return str(exc)
     message = str(exc).strip().splitlines()
     text = message[0] if message else type(exc).__name__
-    if "invalid UTF8" in text or "Invalid encoding" in text or "UTF-8" in text:
+    if any(sign in text.lower() for sign in ("invalid utf8", "invalid encoding", "utf-8")):
         return f"not valid UTF-8 text ({text})"
     return text
 
@@ -82,7 +88,7 @@ class Source:
     def batches(self) -> Iterator[pa.RecordBatch]:
         try:
             yield from self._batches
-        except (pa.ArrowException, OSError) as exc:
+        except (pa.ArrowException, OSError, records.DecodeError) as exc:
             raise FileError(self.path, arrow_problem(exc)) from exc
 
     def close(self) -> None:
@@ -130,27 +136,52 @@ def _raw(path: Path) -> tuple[pa.NativeFile, pa.NativeFile]:
 
 
 def _open_csv(path: Path, encoding: str) -> Source:
-    # "utf8" is pyarrow's own decoding; any other name goes through a (slower) Python codec.
-    utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
-    read = pa_csv.ReadOptions(
-        block_size=READ_BLOCK_BYTES, encoding="utf8" if utf8 else encoding, use_threads=False
-    )
+    try:
+        decode = records.utf8_decoder(encoding)
+    except LookupError:
+        raise FileError(path, f"unknown text encoding {encoding!r}") from None
+    raw, stream = _raw(path)
+    try:
+        pieces = records.whole_records(stream, READ_BLOCK_BYTES, records.csv_records_end, decode)
+        first = next(pieces, b"")
+        header = records.CSV_RECORD.match(first)
+        header_end = header.end() if header else len(first)
+        names = pa_csv.read_csv(pa.py_buffer(first[:header_end])).column_names
+    except records.DecodeError as exc:
+        raw.close()
+        raise FileError(path, str(exc)) from exc
+    except BaseException:
+        raw.close()
+        raise
+    # Every column read as text, so what is written back is what was there ("007" stays "007").
+    schema = pa.schema([(name, pa.string()) for name in names])
+    rest = itertools.chain([first[header_end:]], pieces)
+    size = path.stat().st_size
+    return Source(path, "csv", schema, None, size, raw.tell, _csv_batches(rest, schema), raw.close)
+
+
+def _csv_batches(pieces: Iterator[bytes], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    read = pa_csv.ReadOptions(column_names=schema.names, use_threads=False)
     # Quoted values may hold line breaks (multi-line reviews, tickets).
     parse = pa_csv.ParseOptions(newlines_in_values=True)
+    types = {field.name: field.type for field in schema}
+    convert = pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False)
+    rows_before = 1  # the header: pyarrow would number this file's rows from it
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        read.block_size = len(piece)  # one block: the piece is already whole records
+        try:
+            table = pa_csv.read_csv(pa.py_buffer(piece), read, parse, convert)
+        except pa.ArrowInvalid as exc:
+            raise pa.ArrowInvalid(_renumbered(str(exc), rows_before)) from exc
+        rows_before += table.num_rows
+        yield from table.to_batches()
 
-    def reader(types: dict[str, pa.DataType]) -> tuple[pa.NativeFile, pa_csv.CSVStreamingReader]:
-        raw, stream = _raw(path)
-        convert = pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False)
-        return raw, pa_csv.open_csv(stream, read, parse, convert)
 
-    # Every column read as text, so what is written back is what was there ("007" stays "007");
-    # the header is read first to name them.
-    raw, first = reader({})
-    names = first.schema.names
-    raw.close()
-    raw, stream = reader(dict.fromkeys(names, pa.string()))
-    size = path.stat().st_size
-    return Source(path, "csv", stream.schema, None, size, raw.tell, iter(stream), raw.close)
+def _renumbered(message: str, rows_before: int) -> str:
+    """pyarrow's 'Row #N' counts from the piece it parsed: count from the file's start."""
+    return re.sub(r"Row #(\d+)", lambda m: f"Row #{rows_before + int(m.group(1))}", message)
 
 
 def _first_record(path: Path) -> dict[str, object]:
@@ -183,19 +214,32 @@ def _open_jsonl(path: Path, text_column: str) -> Source:
         shown = ", ".join(repr(key) for key in keys[:20])
         raise FileError(path, f"no column {text_column!r} (columns: {shown}); pass --text-column")
     raw, stream = _raw(path)
-    read = pa_json.ReadOptions(block_size=READ_BLOCK_BYTES)
-    # The text is always read as text; the other fields keep their JSON types.
-    parse = pa_json.ParseOptions(
-        explicit_schema=pa.schema([(text_column, pa.string())]), unexpected_field_behavior="infer"
-    )
-    reader = pa_json.open_json(stream, read, parse)
+    pieces = records.whole_records(stream, READ_BLOCK_BYTES, records.json_lines_end, None)
+    try:
+        first = _json_table(next(pieces, b""), pa.schema([(text_column, pa.string())]), "infer")
+    except BaseException:
+        raw.close()
+        raise
     # The explicit field comes first in pyarrow's schema: put the columns back in file order.
-    names = reader.schema.names
+    names = first.schema.names
     order = [name for name in keys if name in names] + [n for n in names if n not in keys]
-    schema = pa.schema([reader.schema.field(name) for name in order])
-    batches = (batch.select(order) for batch in reader)
+    schema = first.schema
+    # Later pieces keep the first one's fields and types, as pyarrow's streaming reader does.
+    tables = itertools.chain(
+        [first], (_json_table(piece, schema, "error") for piece in pieces if piece.strip())
+    )
+    batches = (batch.select(order) for table in tables for batch in table.to_batches())
     size = path.stat().st_size
-    return Source(path, "jsonl", schema, None, size, raw.tell, batches, raw.close)
+    ordered = pa.schema([schema.field(name) for name in order])
+    return Source(path, "jsonl", ordered, None, size, raw.tell, batches, raw.close)
+
+
+def _json_table(piece: bytes, schema: pa.Schema, unexpected: str) -> pa.Table:
+    read = pa_json.ReadOptions(use_threads=False, block_size=max(len(piece), 1))
+    parse = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected)
+    table = pa_json.read_json(pa.py_buffer(piece), read, parse)
+    table.validate(full=True)  # pyarrow's JSON parser copies bytes that are not UTF-8 as they are
+    return table
 
 
 def _open_parquet(path: Path) -> Source:
@@ -203,5 +247,6 @@ def _open_parquet(path: Path) -> Source:
     # 75 MB file held at once, growing with the file).
     file = pq.ParquetFile(str(path), pre_buffer=False)
     rows = file.metadata.num_rows
-    batches = file.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+    # One thread: no decoding outlives a read that failed or stopped early.
+    batches = file.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False)
     return Source(path, "parquet", file.schema_arrow, rows, None, None, batches, file.close)
