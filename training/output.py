@@ -51,11 +51,11 @@ def write(
                 "temperature": report["calibration"]["temperature"],
                 "class_weighted": report["class_weight"]["applied"],
             },
-            "known_answers": known_answers(model, tokenizer, validation, config.max_length),
             "monitoring": {
                 "unknown_word_share": unknown_word_share(tokenizer, validation, config.max_length)
             },
         },
+        known_answers=known_answers(model, tokenizer, validation, config.max_length),
     )
     plot_curves(
         report["history"],

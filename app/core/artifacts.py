@@ -1,8 +1,9 @@
 """The files a trained model is shipped as, and the checks made before serving them.
 
-model.safetensors (weights, no pickle), vocab.json (tokenizer), config.json (architecture, labels,
-max length, checksums of the other files, headline metrics). Anything that does not match is
-refused with the name of the file at fault, so a half-valid model is never served.
+model.safetensors (weights, no pickle), vocab.json (tokenizer), known_answers.json (texts with the
+probabilities training computed for them), config.json (architecture, labels, max length,
+checksums of the other files, headline metrics). Anything that does not match is refused with the
+name of the file at fault, so a half-valid model is never served.
 """
 
 import hashlib
@@ -24,6 +25,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 VOCAB_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
+KNOWN_ANSWERS_FILE = "known_answers.json"
 
 
 class ArtifactError(Exception):
@@ -35,6 +37,43 @@ class ArtifactError(Exception):
 
 
 @dataclass(frozen=True)
+class KnownAnswers:
+    """Texts and the probabilities [N, C] training computed for them. `covers_vocabulary`: the
+    texts hold every word of the vocabulary (artifacts before known_answers.json held 8 texts
+    in config.json)."""
+
+    texts: list[str]
+    probabilities: np.ndarray
+    covers_vocabulary: bool
+
+    def to_json(self) -> str:
+        rows = np.round(self.probabilities.astype(np.float64), 7).tolist()
+        payload = {
+            "texts": self.texts,
+            "probabilities": rows,
+            "covers_vocabulary": self.covers_vocabulary,
+        }
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, payload: Any, file: str) -> "KnownAnswers":
+        covers = False
+        try:
+            if isinstance(payload, list):  # config.json's older list of {"text", "probabilities"}
+                texts = [str(item["text"]) for item in payload]
+                rows = [item["probabilities"] for item in payload]
+            else:
+                texts, rows = [str(text) for text in payload["texts"]], payload["probabilities"]
+                covers = payload.get("covers_vocabulary") is True
+            probabilities = np.array(rows, np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(file, f"known answers malformed ({exc})") from exc
+        if probabilities.ndim != 2 or len(probabilities) != len(texts):
+            raise ArtifactError(file, f"known answers malformed ({probabilities.shape} answers)")
+        return cls(texts, probabilities, covers)
+
+
+@dataclass(frozen=True)
 class Artifacts:
     architecture: ModelConfig
     weights: Weights
@@ -42,6 +81,7 @@ class Artifacts:
     labels: list[str]
     max_length: int
     config: dict[str, Any]
+    known_answers: KnownAnswers | None
 
     @property
     def name(self) -> str:
@@ -75,6 +115,7 @@ def save_artifacts(
     name: str,
     version: str,
     extra: dict[str, Any],
+    known_answers: KnownAnswers | None = None,
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     save_file(
@@ -83,6 +124,10 @@ def save_artifacts(
     # safetensors writes 0600; a container user other than the trainer must be able to read it.
     (directory / WEIGHTS_FILE).chmod(0o644)
     tokenizer.save(directory / VOCAB_FILE)
+    files = [WEIGHTS_FILE, VOCAB_FILE]
+    if known_answers is not None:
+        (directory / KNOWN_ANSWERS_FILE).write_text(known_answers.to_json(), encoding="utf-8")
+        files.append(KNOWN_ANSWERS_FILE)
     config = {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -91,7 +136,7 @@ def save_artifacts(
         "max_length": max_length,
         "model": architecture.to_dict(),
         "tokenizer": {"file": VOCAB_FILE, **TOKENIZER_SETTINGS},
-        "files": {f: sha256_of(directory / f) for f in (WEIGHTS_FILE, VOCAB_FILE)},
+        "files": {f: sha256_of(directory / f) for f in files},
         **extra,
     }
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -132,8 +177,29 @@ def verify_artifacts(directory: Path) -> None:
     """ArtifactError naming the file at fault unless the directory holds a complete artifact:
     config.json readable, the other files there with the checksums it records."""
     config = _parse_config(_read(directory, CONFIG_FILE))
-    for file in (WEIGHTS_FILE, VOCAB_FILE):
+    for file in _files(config):
         _verified(directory, file, config)
+
+
+def _files(config: dict[str, Any]) -> list[str]:
+    """The files config.json vouches for: known answers only in artifacts that have them."""
+    listed = config.get("files")
+    optional = (
+        [KNOWN_ANSWERS_FILE] if isinstance(listed, dict) and KNOWN_ANSWERS_FILE in listed else []
+    )
+    return [WEIGHTS_FILE, VOCAB_FILE, *optional]
+
+
+def _known_answers(directory: Path, config: dict[str, Any]) -> KnownAnswers | None:
+    if KNOWN_ANSWERS_FILE in _files(config):
+        raw = _verified(directory, KNOWN_ANSWERS_FILE, config)
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArtifactError(KNOWN_ANSWERS_FILE, f"not valid JSON ({exc})") from exc
+        return KnownAnswers.parse(payload, KNOWN_ANSWERS_FILE)
+    legacy = config.get("known_answers")
+    return KnownAnswers.parse(legacy, CONFIG_FILE) if legacy else None
 
 
 def load_artifacts(directory: Path) -> Artifacts:
@@ -161,7 +227,13 @@ def load_artifacts(directory: Path) -> Artifacts:
             CONFIG_FILE, f"{len(labels)} labels for {model_config.num_classes} classes"
         )
     return Artifacts(
-        model_config, _weights(weights, model_config), tokenizer, labels, max_length, config
+        model_config,
+        _weights(weights, model_config),
+        tokenizer,
+        labels,
+        max_length,
+        config,
+        _known_answers(directory, config),
     )
 
 

@@ -1,9 +1,7 @@
 """One served model version: its artifacts, engine, queue and runner, loaded, verified and warm
 before any request sees it, and retired without failing a request that already holds it.
 
-Known answers: training stores a handful of texts with the probabilities it computed for them in
-config.json. At load they run through the engine that will serve, so a tokenizer, vocabulary,
-engine or weights mismatch is refused even when every checksum was recomputed.
+Before it serves, a version must give the known answers (app/infer/known_answers.py).
 """
 
 import asyncio
@@ -13,11 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import numpy as np
-
-from app.core.artifacts import CONFIG_FILE, ArtifactError, Artifacts, load_artifacts
+from app.core.artifacts import Artifacts, load_artifacts
 from app.engines.base import Engine
 from app.engines.choice import make_engine, warm_up
+from app.infer.known_answers import check_known_answers
 from app.infer.queue import TextQueue
 from app.infer.results import ModelRef
 from app.infer.runner import Runner, make_runner
@@ -27,10 +24,6 @@ from app.repository.layout import VersionFolder
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# How far a served probability may be from the one training computed for the same text: engines
-# agree to 1e-5 on the same weights; a different model is off by far more.
-KNOWN_ANSWER_TOLERANCE = 1e-4
 
 
 @dataclass(eq=False)
@@ -77,36 +70,6 @@ class LoadedVersion:
         self.runner.stop()
         self.tokenizer_pool.shutdown()
         self.metrics.remove()
-
-
-def check_known_answers(artifacts: Artifacts, engine: Engine) -> None:
-    """ArtifactError unless the engine gives every stored text the probabilities training did."""
-    known = artifacts.config.get("known_answers")
-    if not known:
-        log.warning(
-            "%s %s carries no known answers: loaded without checking what it computes "
-            "(retrain to add them)",
-            artifacts.name,
-            artifacts.version,
-        )
-        return
-    try:
-        texts = [str(item["text"]) for item in known]
-        expected = np.array([item["probabilities"] for item in known], np.float32)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(CONFIG_FILE, f"known_answers malformed ({exc})") from exc
-    encoded = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
-    got = engine.predict(encoded)
-    if got.shape != expected.shape:
-        raise ArtifactError(CONFIG_FILE, f"known_answers have {expected.shape[1:]} labels")
-    worst = int(np.abs(got - expected).max(axis=1).argmax())
-    if np.abs(got[worst] - expected[worst]).max() > KNOWN_ANSWER_TOLERANCE:
-        raise ArtifactError(
-            CONFIG_FILE,
-            f"known answers differ: {texts[worst]!r} gets {got[worst].round(4).tolist()} where "
-            f"training computed {expected[worst].round(4).tolist()} (tokenizer, vocabulary, "
-            "engine or weights do not match)",
-        )
 
 
 def load_version(settings: Settings, folder: VersionFolder) -> LoadedVersion:

@@ -205,7 +205,9 @@ def test_training_into_a_repository_writes_the_next_version_the_service_accepts(
     folders = Repository(repository).versions("reviews")
     assert [f.version for f in folders] == ["1", "2"]
     config = json.loads((folders[1].path / "config.json").read_text())
-    assert len(config["known_answers"]) == 8
+    known = json.loads((folders[1].path / "known_answers.json").read_text())
+    vocabulary = json.loads((folders[1].path / "vocab.json").read_text())["tokens"]
+    assert set(known["texts"]) >= set(vocabulary[2:]) and known["covers_vocabulary"]
     assert 0 < config["monitoring"]["unknown_word_share"] < 1
     # The service checks the known answers with the engine it serves with: they hold.
     loaded = load_version(Settings(threads=1), folders[1])

@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.core.artifacts import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ArtifactError, load_artifacts
+from app.core.artifacts import (
+    CONFIG_FILE,
+    KNOWN_ANSWERS_FILE,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    ArtifactError,
+    load_artifacts,
+)
 from app.core.network import collate, from_weights
 from app.core.tokenizer import Tokenizer
 from tests.support.artifacts import TEXTS, make_artifacts
@@ -22,7 +29,7 @@ def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
     first = make_artifacts(tmp_path / "a")
     config = json.loads((first / CONFIG_FILE).read_text())
     assert config["labels"] == ["neg", "pos"] and config["max_length"] == 12
-    assert set(config["files"]) == {WEIGHTS_FILE, VOCAB_FILE}
+    assert set(config["files"]) == {WEIGHTS_FILE, VOCAB_FILE, KNOWN_ANSWERS_FILE}
     # Same seed, same files: loading twice and re-saving agree exactly.
     second = make_artifacts(tmp_path / "b")
     assert (first / WEIGHTS_FILE).read_bytes() == (second / WEIGHTS_FILE).read_bytes()
@@ -56,7 +63,7 @@ def test_truncated_weights_are_refused(tiny_model_dir: Path) -> None:
     assert refused(tiny_model_dir).file == WEIGHTS_FILE
 
 
-@pytest.mark.parametrize("missing", [WEIGHTS_FILE, VOCAB_FILE, CONFIG_FILE])
+@pytest.mark.parametrize("missing", [WEIGHTS_FILE, VOCAB_FILE, CONFIG_FILE, KNOWN_ANSWERS_FILE])
 def test_missing_file_is_named(tiny_model_dir: Path, missing: str) -> None:
     (tiny_model_dir / missing).unlink()
     assert refused(tiny_model_dir).file == missing
