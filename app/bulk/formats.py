@@ -23,11 +23,10 @@ from app.bulk import records
 FORMATS = ("csv", "jsonl", "parquet")
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 SUFFIXES[".pq"] = "parquet"
-# CSV and JSON lines may be compressed; pyarrow streams them through the codec.
+# CSV and JSON lines may be compressed; pyarrow's codec streams decompress them as they are read.
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
-# What a CSV or JSON reader parses at a time (a longer row still reads whole). pyarrow's streaming
-# readers read a few dozen blocks ahead, so this sets their memory: 4 MiB blocks held ~110 MB of
-# a large CSV at once, 1 MiB ~27 MB.
+# What is read, decoded and parsed at a time (a longer record still reads whole, app/bulk/records.py);
+# one such piece and its table are all a read holds, nothing is read ahead.
 READ_BLOCK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 8192
 
