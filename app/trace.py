@@ -19,6 +19,10 @@ def _numbers(values: list[float], limit: int = 6) -> str:
     return f"[{shown}{', ...' if len(values) > limit else ''}]"
 
 
+def _scores(by_label: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in by_label.items())
+
+
 def render(text: str, explanation: Explanation) -> str:
     layers = explanation.layers
     label = explanation.label
@@ -33,7 +37,12 @@ def render(text: str, explanation: Explanation) -> str:
         + _numbers(layers.embedding.norms),
         f"rnn        shape {tuple(layers.rnn.shape)}  step norms {_numbers(layers.rnn.step_norms)}"
         f"  -> {layers.rnn.pooling} pooling, {layers.rnn.pooled_features} features",
-        "dense      logits " + ", ".join(f"{k} {v:.3f}" for k, v in layers.dense.logits.items()),
+        "dense      logits " + _scores(layers.dense.logits),
+        *(
+            [f"ngrams     logits {_scores(layers.ngrams.logits)} (included above)"]
+            if layers.ngrams
+            else []
+        ),
         "softmax    " + ", ".join(f"{k} {v:.3f}" for k, v in explanation.probabilities.items()),
         f"prediction {label} ({explanation.score:.3f})",
         f"why        each token's attribution toward {label!r} (its probability drop without it):",

@@ -54,20 +54,22 @@ def scaled_step(
 
 def adversarial_loss(
     model: RNNClassifier,
+    ids: torch.Tensor,
     embedded: torch.Tensor,
     lengths: torch.Tensor,
     clean_loss: torch.Tensor,
     criterion: Callable[[torch.Tensor], torch.Tensor],
     eps: float,
 ) -> torch.Tensor:
-    """`criterion` of the model's logits on the texts moved by `eps` along the loss's gradient.
+    """`criterion` of the model's logits on the texts moved by `eps` along the loss's gradient
+    (`embedded`: the vectors of `ids`; the n-gram branch reads the ids, unmoved).
 
     `clean_loss` must come from `embedded` (its graph is kept for the caller's backward pass).
     """
     (gradient,) = torch.autograd.grad(clean_loss, embedded, retain_graph=True)
     mask = real_words(embedded, lengths)
     step = scaled_step(gradient.detach(), spread(embedded, mask), mask, eps)
-    return criterion(model.forward_from_embedded(embedded + step, lengths))
+    return criterion(model.forward_from_embedded(embedded + step, lengths, ids))
 
 
 def _divergence(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
@@ -80,6 +82,7 @@ def _divergence(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> t
 
 def virtual_adversarial_loss(
     model: RNNClassifier,
+    ids: torch.Tensor,
     embedded: torch.Tensor,
     lengths: torch.Tensor,
     clean_logits: torch.Tensor,
@@ -95,8 +98,8 @@ def virtual_adversarial_loss(
     start = scaled_step(noise, scale, mask, VAT_XI)
     start.requires_grad_(True)
     probe = _divergence(
-        clean_logits, model.forward_from_embedded(embedded.detach() + start, lengths)
+        clean_logits, model.forward_from_embedded(embedded.detach() + start, lengths, ids)
     )
     (gradient,) = torch.autograd.grad(probe, start)
     step = scaled_step(gradient.detach(), scale, mask, eps)
-    return _divergence(clean_logits, model.forward_from_embedded(embedded + step, lengths))
+    return _divergence(clean_logits, model.forward_from_embedded(embedded + step, lengths, ids))

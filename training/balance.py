@@ -42,12 +42,15 @@ def class_weights(labels: list[int], num_classes: int, mode: ClassWeight) -> tor
 
 
 def weight_summary(
-    counts: list[int], labels: list[str], mode: ClassWeight, applied: bool
+    counts: list[int], labels: list[str], mode: ClassWeight, weights: torch.Tensor | None
 ) -> dict[str, Any]:
-    """The report's account of the training labels' balance and of the class weights."""
+    """The report's account of the training labels' balance and of the class weights training
+    applied to the loss (`weights`: none, null)."""
+    applied = None if weights is None else [round(w, 6) for w in weights.tolist()]
     return {
         "mode": mode,
-        "applied": applied,
+        "applied": weights is not None,
+        "weights": None if applied is None else dict(zip(labels, applied, strict=True)),
         "train_counts": dict(zip(labels, counts, strict=True)),
         "smallest_share": round(min(counts) / sum(counts), 4),
         "skewed": is_skewed(counts),

@@ -106,6 +106,9 @@ def fold_temperature(model: RNNClassifier, temperature: float) -> RNNClassifier:
     with torch.no_grad():
         folded.dense.weight.div_(temperature)
         folded.dense.bias.div_(temperature)
+        if folded.ngrams is not None:  # the branch's scores are part of the logits too
+            for scores in folded.ngrams.parameters():
+                scores.div_(temperature)
     return folded
 
 

@@ -8,13 +8,14 @@ the defaults, and flags override the preset.
 
 import argparse
 from collections.abc import Callable
-from dataclasses import Field, dataclass, field, fields, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from app.core.architecture import ModelConfig
+from app.core.ngrams import HASHING
 
-# The fields the data decides, not the user.
-DATA_DECIDED = ("vocab_size", "num_classes")
+# The fields the data (vocabulary, labels) or the code (the hashing) decide, not the user.
+NOT_FLAGS = ("vocab_size", "num_classes", "ngram_hashing")
 
 ARCHITECTURE_HELP = {
     "embedding_dim": "word vector size (with --vectors, the pretrained vectors are mapped to it)",
@@ -24,12 +25,20 @@ ARCHITECTURE_HELP = {
     "dropout": "dropout on the embeddings and the pooled features",
     "pooling": "how the recurrent states become one vector",
     "num_layers": "stacked recurrent layers",
+    "ngram_buckets": "the n-gram branch beside the RNN: buckets its hashed word pairs share "
+    "(0 = no branch; the words themselves have a row each)",
 }
 
 
 def architecture(**overrides: Any) -> ModelConfig:
     """A ModelConfig whose data-decided fields are left for prepare() to fill in."""
     return ModelConfig(vocab_size=0, num_classes=0, **overrides)
+
+
+def with_data(model: ModelConfig, vocab_size: int, num_classes: int) -> ModelConfig:
+    """The architecture for this data; a branch is recorded with the hashing its pairs use."""
+    hashing = HASHING if model.ngram_buckets else ""
+    return replace(model, vocab_size=vocab_size, num_classes=num_classes, ngram_hashing=hashing)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,10 @@ class TrainConfig:
         default=True,
         metadata={"help": "start from GloVe 6B 50-d vectors (needs the train extra)"},
     )
+    ngram_decay: float = field(
+        default=1e-4,
+        metadata={"help": "with --ngram-buckets: L2 penalty on the n-gram branch's class scores"},
+    )
     offset_decay: float = field(
         default=1e-3,
         metadata={"help": "with --vectors: L2 penalty on the trainable per-word offsets"},
@@ -187,7 +200,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (override the preset)")
     model_types = get_type_hints(ModelConfig)
     for f in fields(ModelConfig):
-        if f.name not in DATA_DECIDED:
+        if f.name not in NOT_FLAGS:
             _add_flag(group.add_argument, f.name, model_types[f.name], ARCHITECTURE_HELP[f.name])
     own_types = get_type_hints(TrainConfig)
     for f in _own_fields():
@@ -198,7 +211,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The preset named by --preset with every flag the user gave applied on top."""
     preset = PRESETS[args.preset]
     given = {k: v for k, v in vars(args).items() if v is not None}
-    model_keys = {f.name for f in fields(ModelConfig)} - set(DATA_DECIDED)
+    model_keys = {f.name for f in fields(ModelConfig)} - set(NOT_FLAGS)
     own_keys = {f.name for f in _own_fields()}
     return replace(
         preset,
@@ -209,5 +222,5 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def flat(config: TrainConfig) -> dict[str, Any]:
     """Every hyperparameter by its flag name, for reports."""
-    model = {k: v for k, v in config.model.to_dict().items() if k not in DATA_DECIDED}
+    model = {k: v for k, v in asdict(config.model).items() if k not in NOT_FLAGS}
     return {**model, **{f.name: getattr(config, f.name) for f in _own_fields()}}

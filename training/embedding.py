@@ -72,7 +72,8 @@ def use_mapped_embedding(model: RNNClassifier, embedding: MappedEmbedding) -> RN
 def fold(model: RNNClassifier, extension: npt.NDArray[np.float32] | None = None) -> RNNClassifier:
     """The plain RNNClassifier the service loads, with the same outputs as `model`.
 
-    `extension` holds the vectors of words appended to the vocabulary after the training words.
+    `extension` holds the vectors of words appended to the vocabulary after the training words;
+    the n-gram branch has no scores for them (zeros: training never saw them).
     A model without a MappedEmbedding is returned as it is.
     """
     embedding = model.embedding
@@ -81,17 +82,29 @@ def fold(model: RNNClassifier, extension: npt.NDArray[np.float32] | None = None)
     table = embedding.table(extension)
     folded = RNNClassifier(replace(model.config, vocab_size=table.shape[0]))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("embedding.")}
+    if "ngrams.words" in state:
+        words = state["ngrams.words"]
+        added = words.new_zeros(table.shape[0] - words.shape[0], words.shape[1])
+        state["ngrams.words"] = torch.cat([words, added])
     folded.load_state_dict({**state, "embedding.weight": table}, strict=True)
     return folded.train(model.training)
 
 
-def mapped_parameter_groups(model: RNNClassifier, offset_decay: float) -> list[dict[str, object]]:
-    """Optimizer groups: the per-word offsets get the L2 penalty, nothing else does."""
+def parameter_groups(
+    model: RNNClassifier, offset_decay: float, ngram_decay: float
+) -> list[dict[str, object]]:
+    """Optimizer groups: the per-word offsets (with vectors) and the n-gram branch each get their
+    own L2 penalty, nothing else gets one. The branch's penalty keeps it from memorizing rare
+    pairs, which would leave the RNN little loss to learn from."""
     embedding = model.embedding
-    if not isinstance(embedding, MappedEmbedding):
-        return [{"params": list(model.parameters())}]
-    others = [p for p in model.parameters() if p is not embedding.offset]
+    penalized: list[tuple[list[torch.nn.Parameter], float]] = []
+    if isinstance(embedding, MappedEmbedding):
+        penalized.append(([embedding.offset], offset_decay))
+    if model.ngrams is not None:
+        penalized.append((list(model.ngrams.parameters()), ngram_decay))
+    special = {id(p) for params, _ in penalized for p in params}
+    others = [p for p in model.parameters() if id(p) not in special]
     return [
         {"params": others},
-        {"params": [embedding.offset], "weight_decay": offset_decay},
+        *({"params": params, "weight_decay": decay} for params, decay in penalized),
     ]

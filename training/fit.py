@@ -18,7 +18,7 @@ from app.core.tokenizer import PAD_ID, UNK_ID
 from training.adversarial import adversarial_loss, virtual_adversarial_loss
 from training.balance import class_weights
 from training.config import TrainConfig
-from training.embedding import mapped_parameter_groups
+from training.embedding import parameter_groups
 
 # (word ids, label id) pairs
 Encoded = list[tuple[list[int], int]]
@@ -32,7 +32,7 @@ class Fitted:
     model: RNNClassifier  # the best epoch's weights (the averaged copy when averaging is on)
     history: list[dict[str, float]]
     best_epoch: int
-    class_weighted: bool = False
+    class_weights: torch.Tensor | None = None  # the per-class loss weights training used
 
 
 def warmed_up_ema(
@@ -65,16 +65,16 @@ def _step_loss(
     """(summed training loss, its clean part, the clean logits) of one batch: the training loss
     adds the adversarial and virtual adversarial losses when they are on."""
     embedded = model.embedding(ids)
-    logits = model.forward_from_embedded(embedded, lengths)
+    logits = model.forward_from_embedded(embedded, lengths, ids)
     clean = criterion(logits)
     loss = clean
     if config.adversarial:
         loss = loss + adversarial_loss(
-            model, embedded, lengths, clean, criterion, config.adversarial
+            model, ids, embedded, lengths, clean, criterion, config.adversarial
         )
     if config.virtual_adversarial:
         loss = loss + virtual_adversarial_loss(
-            model, embedded, lengths, logits, config.virtual_adversarial, generator
+            model, ids, embedded, lengths, logits, config.virtual_adversarial, generator
         )
     return loss, clean, logits
 
@@ -246,7 +246,9 @@ def fit(
     (`selection_key`); stop after `patience` epochs without a better one.
 
     `teacher`: probabilities [N, C] over the training texts, blended into the targets."""
-    optimizer = torch.optim.Adam(mapped_parameter_groups(model, config.offset_decay), lr=config.lr)
+    optimizer = torch.optim.Adam(
+        parameter_groups(model, config.offset_decay, config.ngram_decay), lr=config.lr
+    )
     # An exponential moving average of the weights is what gets validated and shipped: it sits
     # in a flatter region than the last step's weights and generalizes better.
     averaged = (
@@ -277,4 +279,4 @@ def fit(
             print(f"early stop: no better validation score for {config.patience} epochs")
             break
     evaluated.load_state_dict(best_state)
-    return Fitted(evaluated.eval(), history, best_epoch, weights is not None)
+    return Fitted(evaluated.eval(), history, best_epoch, weights)

@@ -240,6 +240,15 @@ def adjustment_sentence(adjustment: dict[str, Any]) -> str:
     )
 
 
+def branch_sentence(shares: dict[str, float] | None) -> str:
+    if shares is None:
+        return ""
+    return (
+        f" N-gram branch: validation accuracy of the RNN alone {shares['rnn_alone']:.4f}, of the "
+        f"branch alone {shares['ngrams_alone']:.4f}, of both {shares['both']:.4f}."
+    )
+
+
 def write_report(directory: Path, report: dict[str, Any]) -> None:
     (directory / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     rnn, base = report["test"], report["baseline"]["test"]
@@ -252,7 +261,8 @@ def write_report(directory: Path, report: dict[str, Any]) -> None:
         f"wall time {report['wall_time_s']} s, best epoch {report['best_epoch']}. Smallest class "
         f"{weighting['smallest_share']:.1%} of the training texts; class weights "
         f"({weighting['mode']}): {'on' if weighting['applied'] else 'off'}. "
-        + adjustment_sentence(report["logit_adjustment"]),
+        + adjustment_sentence(report["logit_adjustment"])
+        + branch_sentence(report["ngram_branch"]),
         "",
         "| model | test accuracy | test macro-F1 |",
         "|---|---|---|",

@@ -13,7 +13,7 @@ import argparse
 import hashlib
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,17 @@ from app.core.tokenizer import Tokenizer, split_words
 from training import ood
 from training.adjust import adjust
 from training.balance import class_counts, weight_summary
+from training.branch import part_accuracies
 from training.calibration import calibrate, labelled_logits
 from training.compare import paired_comparison
-from training.config import PRESETS, TrainConfig, add_config_flags, config_from_args, flat
+from training.config import (
+    PRESETS,
+    TrainConfig,
+    add_config_flags,
+    config_from_args,
+    flat,
+    with_data,
+)
 from training.data import BUNDLED_DATA, Example, load_examples, split_examples
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
 from training.fit import Encoded, Fitted, fit_model, predict_logits
@@ -114,9 +122,7 @@ def prepare(
 
 
 def build_model(prepared: Prepared, config: TrainConfig) -> RNNClassifier:
-    model = RNNClassifier(
-        replace(config.model, vocab_size=len(prepared.tokenizer), num_classes=len(prepared.labels))
-    )
+    model = RNNClassifier(with_data(config.model, len(prepared.tokenizer), len(prepared.labels)))
     if prepared.vectors is None:
         return model
     table, found = vectors_for(prepared.tokenizer.tokens, prepared.vectors, config.clitic_fallback)
@@ -215,11 +221,12 @@ def describe_run(
         },
         "history": fitted.history,
         "best_epoch": fitted.best_epoch,
+        "ngram_branch": part_accuracies(fitted.model, prepared.encoded["validation"]),
         "class_weight": weight_summary(
             class_counts([y for _, y in prepared.encoded["train"]], len(prepared.labels)),
             prepared.labels,
             config.class_weight,
-            fitted.class_weighted,
+            fitted.class_weights,
         ),
     }
 

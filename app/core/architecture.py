@@ -21,9 +21,18 @@ class ModelConfig:
     # keeps strong words from early in a long review; "max_mean": both max and mean.
     pooling: Literal["last", "max", "max_mean"] = "max"
     num_layers: int = 1
+    # The n-gram branch (app/core/ngrams.py): pair buckets, 0 = no branch. `ngram_hashing` names
+    # how pairs were hashed, so a service that hashes otherwise can refuse the model.
+    ngram_buckets: int = 0
+    ngram_hashing: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """Without a branch, the n-gram fields are left out: such a config.json reads the same as
+        before the branch existed, so older services still load it."""
+        fields = asdict(self)
+        if not self.ngram_buckets:
+            del fields["ngram_buckets"], fields["ngram_hashing"]
+        return fields
 
     @property
     def directions(self) -> int:
@@ -49,4 +58,7 @@ class ModelConfig:
                 shapes[f"rnn.bias_hh{suffix}"] = (gates,)
         shapes["dense.weight"] = (self.num_classes, self.pooled_features)
         shapes["dense.bias"] = (self.num_classes,)
+        if self.ngram_buckets:
+            shapes["ngrams.words"] = (self.vocab_size, self.num_classes)
+            shapes["ngrams.pairs"] = (self.ngram_buckets, self.num_classes)
         return shapes

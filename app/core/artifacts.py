@@ -17,6 +17,7 @@ from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save_file
 
 from app.core.architecture import ModelConfig
+from app.core.ngrams import HASHING
 from app.core.tokenizer import TOKENIZER_SETTINGS, Tokenizer
 
 Weights = dict[str, np.ndarray]  # float32 arrays by torch's state dict names
@@ -217,6 +218,12 @@ def load_artifacts(directory: Path) -> Artifacts:
         max_length = int(config["max_length"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(CONFIG_FILE, f"bad or missing field ({exc})") from exc
+    if model_config.ngram_buckets and model_config.ngram_hashing != HASHING:
+        raise ArtifactError(
+            CONFIG_FILE,
+            f"n-gram hashing {model_config.ngram_hashing!r} is not one this service computes "
+            f"({HASHING!r}): serve the model with the version of the service that trained it",
+        )
     if model_config.vocab_size != len(tokenizer):
         raise ArtifactError(
             VOCAB_FILE,

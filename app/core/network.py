@@ -1,4 +1,5 @@
-"""The classifier: word ids -> embedding -> recurrent layer -> dense -> class scores.
+"""The classifier: word ids -> embedding -> recurrent layer -> dense -> class scores, plus (when
+the config has one) the n-gram branch's scores (app/core/ngrams.py).
 
 Sequences are packed, so the recurrent layer never reads padding, and pooling masks it out: a
 text gets the same probabilities alone as inside a batch of longer texts.
@@ -10,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from app.core.architecture import ModelConfig
 from app.core.artifacts import Weights
+from app.core.ngrams import ngram_weights, pair_buckets
 from app.core.padding import pad
 from app.core.tokenizer import PAD_ID
 
@@ -40,6 +42,27 @@ def collate(
     return torch.from_numpy(ids).to(device), torch.from_numpy(lengths)
 
 
+class NgramBranch(nn.Module):
+    """A row of class scores per word and per pair bucket; a text's scores are their mean.
+
+    Starts at zero, so the network begins as the plain RNN and the branch learns what it adds."""
+
+    def __init__(self, vocab_size: int, buckets: int, num_classes: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.words = nn.Parameter(torch.zeros(vocab_size, num_classes))
+        self.pairs = nn.Parameter(torch.zeros(buckets, num_classes))
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[B, T] ids (padded), [B] lengths -> [B, C] scores."""
+        word_weights, pair_weights = (
+            torch.from_numpy(w).to(ids.device) for w in ngram_weights(lengths.numpy(), ids.shape[1])
+        )
+        words = nn.functional.embedding(ids, self.words) * word_weights.unsqueeze(-1)
+        pairs = nn.functional.embedding(pair_buckets(ids, self.buckets), self.pairs)
+        return words.sum(dim=1) + (pairs * pair_weights.unsqueeze(-1)).sum(dim=1)
+
+
 class RNNClassifier(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -63,6 +86,11 @@ class RNNClassifier(nn.Module):
         self._mean = config.pooling == "max_mean"
         features = config.hidden_dim * directions * (2 if self._mean else 1)
         self.dense = nn.Linear(features, config.num_classes)
+        self.ngrams = (
+            NgramBranch(config.vocab_size, config.ngram_buckets, config.num_classes)
+            if config.ngram_buckets
+            else None
+        )
 
     def encode(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Recurrent layer over the real tokens only: [B, T, E] -> [B, H * directions]."""
@@ -93,20 +121,32 @@ class RNNClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Class scores (logits) [B, C]; softmax them for probabilities."""
-        return self.forward_from_embedded(self.embedding(ids), lengths)
+        return self.forward_from_embedded(self.embedding(ids), lengths, ids)
 
-    def forward_from_embedded(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """`forward` from the word vectors [B, T, E] on: training perturbs them (adversarial
-        training), so it needs the rest of the network as a function of the vectors."""
+    def forward_from_embedded(
+        self, embedded: torch.Tensor, lengths: torch.Tensor, ids: torch.Tensor
+    ) -> torch.Tensor:
+        """`forward` from the word vectors [B, T, E] of `ids` on: training perturbs them
+        (adversarial training), so it needs the rest of the network as a function of the vectors.
+        The n-gram branch reads the ids themselves."""
+        rnn, ngrams = self.parts(embedded, lengths, ids)
+        return rnn if ngrams is None else rnn + ngrams
+
+    def parts(
+        self, embedded: torch.Tensor, lengths: torch.Tensor, ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The logits' two terms: the RNN's dense layer [B, C] and the n-gram branch's (None
+        without one). Training reports what each alone gets right."""
         features = self.encode(self.dropout(embedded), lengths)
-        logits: torch.Tensor = self.dense(self.dropout(features))
-        return logits
+        rnn: torch.Tensor = self.dense(self.dropout(features))
+        return rnn, None if self.ngrams is None else self.ngrams(ids, lengths)
 
     def trace(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every stage of one forward pass, for looking at a prediction layer by layer.
 
         `rnn_steps` is the recurrent layer's output at every time step (zeros at padding),
-        `rnn` the pooled features the dense layer reads.
+        `rnn` the pooled features the dense layer reads, `dense` the logits (with the n-gram
+        branch's, `ngrams`, added when there is one).
         """
         embedded = self.embedding(ids)
         packed = pack_padded_sequence(
@@ -115,11 +155,8 @@ class RNNClassifier(nn.Module):
         steps, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
         features = self.encode(embedded, lengths)
         logits = self.dense(features)
-        return {
-            "token_ids": ids,
-            "embedding": embedded,
-            "rnn_steps": steps,
-            "rnn": features,
-            "dense": logits,
-            "softmax": torch.softmax(logits, dim=-1),
-        }
+        stages = {"token_ids": ids, "embedding": embedded, "rnn_steps": steps, "rnn": features}
+        if self.ngrams is not None:
+            stages["ngrams"] = self.ngrams(ids, lengths)
+            logits = logits + stages["ngrams"]
+        return {**stages, "dense": logits, "softmax": torch.softmax(logits, dim=-1)}

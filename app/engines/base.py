@@ -15,8 +15,9 @@ class Trace:
 
     embedding: np.ndarray  # [B, T, E]
     rnn_steps: np.ndarray  # [B, T, H * directions]: the last recurrent layer at every step
-    logits: np.ndarray  # [B, C]
+    logits: np.ndarray  # [B, C]: what the softmax reads
     probabilities: np.ndarray  # [B, C]
+    ngram_logits: np.ndarray | None = None  # [B, C]: the n-gram branch's share of `logits`
 
 
 class Engine(Protocol):

@@ -2,7 +2,8 @@
 one source of truth for the weights, never a second exported copy to keep in step.
 
 Embedding gather -> the native RNN/GRU/LSTM op with `sequence_lens` (one per layer), so padding is
-never read -> the same pooling as torch, masked to each text's real steps -> dense -> softmax.
+never read -> the same pooling as torch, masked to each text's real steps -> dense (+ the
+n-gram branch's scores: two gathers and weighted sums) -> softmax.
 """
 
 from typing import Any
@@ -74,10 +75,10 @@ class _GraphBuilder:
         shape = self.constant("keep_steps_and_batch", np.array([0, 0, -1], np.int64))
         return self.add("Reshape", [steps_first, shape], f"{outputs}_input")
 
-    def over_time(self, reduce: str, values: str) -> str:
-        """[T, D, B, H] -> [D, B, H]."""
+    def over_time(self, reduce: str, values: str, output: str = "") -> str:
+        """[T, ...] -> [...]: reduced over the time steps."""
         axis = self.constant("time_axis", np.array([0], np.int64))
-        return self.add(reduce, [values, axis], f"{reduce}_steps", keepdims=0)
+        return self.add(reduce, [values, axis], output or f"{reduce}_steps", keepdims=0)
 
 
 def _recurrent_layers(g: _GraphBuilder, config: ModelConfig, weights: Weights) -> str:
@@ -142,6 +143,26 @@ def _dense_weight(config: ModelConfig, weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(weight, np.float32).T)
 
 
+def ngram_table(weights: Weights) -> np.ndarray:
+    """The branch's scores as one table, with the dense bias added to every row: the words' rows,
+    the pair buckets' rows, then a row of zeros that padding reads (see `ngram_rows`). The mean of
+    a text's rows is then the branch's logits plus the bias, which spares the graph a node."""
+    words, pairs, bias = weights["ngrams.words"], weights["ngrams.pairs"], weights["dense.bias"]
+    zeros = np.zeros((1, words.shape[1]), np.float32)
+    return np.concatenate([words + bias, pairs + bias, zeros]).astype(np.float32)
+
+
+def _ngram_scores(g: _GraphBuilder, weights: Weights) -> str:
+    """The branch's logits plus the dense bias, [B, C]: the mean of the text's rows of
+    `ngram_table` (numpy computes the rows, `ngram_rows`, and 1 / their number,
+    `inverse_ngrams`): a gather, a sum and a product, since every node has a fixed cost that a
+    text alone notices."""
+    table = g.constant("ngram_table", ngram_table(weights))
+    gathered = g.add("Gather", [table, "ngram_rows"], "ngram_scores")  # [N, B, C]
+    summed = g.over_time("ReduceSum", gathered, "ngram_summed")
+    return g.add("Mul", [summed, "inverse_ngrams"], "ngram_logits")
+
+
 def _inputs(config: ModelConfig) -> list[onnx.ValueInfoProto]:
     inputs = [
         helper.make_tensor_value_info("ids", TensorProto.INT64, ["steps", "batch"]),
@@ -155,11 +176,17 @@ def _inputs(config: ModelConfig) -> list[onnx.ValueInfoProto]:
         inputs.append(
             helper.make_tensor_value_info("inverse_lengths", TensorProto.FLOAT, [1, "batch", 1])
         )
+    if config.ngram_buckets:
+        inputs += [
+            helper.make_tensor_value_info("ngram_rows", TensorProto.INT64, ["ngrams", "batch"]),
+            helper.make_tensor_value_info("inverse_ngrams", TensorProto.FLOAT, ["batch", 1]),
+        ]
     return inputs
 
 
 # The extra outputs of a tracing graph: each stage of the forward pass, for /explain.
 TRACE_OUTPUTS = ("embedded", "steps", "logits")
+NGRAM_TRACE_OUTPUT = "ngram_logits"
 
 
 def build_graph(config: ModelConfig, weights: Weights, trace: bool = False) -> onnx.ModelProto:
@@ -168,16 +195,21 @@ def build_graph(config: ModelConfig, weights: Weights, trace: bool = False) -> o
     Pooling over time steps also takes `real` [T, 1, B, 1], bool: step t is one of text b's
     tokens, not padding; and mean pooling `inverse_lengths` [1, B, 1], 1 / length (numpy builds
     both in a step or two where the graph took seven nodes, a measurable share of a short run).
+    The n-gram branch takes `ngram_rows` [N, B], each text's rows of `ngram_table` (padding at
+    its zero row), and `inverse_ngrams` [B, 1], 1 / each text's number of words and pairs.
     With `trace`, the graph also outputs the embedded tokens [T, B, E], the last recurrent layer's
-    steps [T, D, B, H] and the logits.
+    steps [T, D, B, H] and the logits, and with a branch its logits.
     """
     g = _GraphBuilder()
     _recurrent_layers(g, config, weights)
     features = _pooled(g, config.pooling)
     dense_w = g.constant("dense_w", _dense_weight(config, weights["dense.weight"]))
     scores = g.add("MatMul", [features, dense_w], "scores")
-    dense_b = g.constant("dense_b", np.asarray(weights["dense.bias"], np.float32))
-    logits = g.add("Add", [scores, dense_b], "logits")
+    if config.ngram_buckets:  # the bias is in the branch's table
+        logits = g.add("Add", [scores, _ngram_scores(g, weights)], "logits")
+    else:
+        dense_b = g.constant("dense_b", np.asarray(weights["dense.bias"], np.float32))
+        logits = g.add("Add", [scores, dense_b], "logits")
     g.add("Softmax", [logits], "probabilities", axis=-1)
     outputs = [
         helper.make_tensor_value_info(
@@ -194,6 +226,12 @@ def build_graph(config: ModelConfig, weights: Weights, trace: bool = False) -> o
                 "logits", TensorProto.FLOAT, ["batch", config.num_classes]
             ),
         ]
+        if config.ngram_buckets:
+            outputs.append(
+                helper.make_tensor_value_info(
+                    NGRAM_TRACE_OUTPUT, TensorProto.FLOAT, ["batch", config.num_classes]
+                )
+            )
     graph = helper.make_graph(
         g.nodes,
         f"{config.rnn_type}_classifier",

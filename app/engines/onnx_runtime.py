@@ -14,9 +14,10 @@ import onnxruntime as ort
 
 from app.core.architecture import ModelConfig
 from app.core.artifacts import Weights
+from app.core.ngrams import pair_buckets
 from app.core.padding import pad
 from app.engines.base import Trace
-from app.engines.onnx_graph import TRACE_OUTPUTS, build_graph
+from app.engines.onnx_graph import NGRAM_TRACE_OUTPUT, TRACE_OUTPUTS, build_graph
 
 # A batch runs as groups of texts of similar length, because ONNX Runtime's recurrent op steps every
 # row up to the longest one (masked, but computed). A group ends where a text is more than a
@@ -43,6 +44,23 @@ def length_groups(lengths: np.ndarray) -> list[np.ndarray]:
             start = k
     groups.append(order[start:])
     return groups
+
+
+def ngram_feeds(ids: np.ndarray, lengths: np.ndarray, config: ModelConfig) -> dict[str, np.ndarray]:
+    """The n-gram branch's inputs (see onnx_graph.ngram_table), time-major: each text's words,
+    then its pair buckets (after the words' rows), padding pointed at the zero row; and
+    1 / (2L - 1). Written for few numpy calls: at batch 1 they are a measurable share of a run."""
+    batch, steps = ids.shape
+    rows = np.empty((2 * steps - 1, batch), np.int64)
+    rows[:steps] = ids.T
+    np.add(pair_buckets(ids, config.ngram_buckets).T, config.vocab_size, out=rows[steps:])
+    if batch == 1:  # a text alone has no padding
+        inverse = np.array([[1.0 / (2 * steps - 1)]], np.float32)
+    else:
+        positions = np.concatenate([np.arange(steps), np.arange(1, steps)])
+        rows[positions[:, None] >= lengths[None, :]] = config.vocab_size + config.ngram_buckets
+        inverse = (1.0 / (2 * lengths - 1)).astype(np.float32).reshape(-1, 1)
+    return {"ngram_rows": rows, "inverse_ngrams": inverse}
 
 
 def _session(graph: bytes, threads: int) -> ort.InferenceSession:
@@ -88,8 +106,9 @@ class OnnxEngine:
         return probabilities
 
     def trace(self, sequences: list[list[int]]) -> Trace:
-        probabilities, embedded, steps, logits = self._run(
-            self._tracing_session(), sequences, ["probabilities", *TRACE_OUTPUTS]
+        branch = [NGRAM_TRACE_OUTPUT] if self._config.ngram_buckets else []
+        probabilities, embedded, steps, logits, *ngram_logits = self._run(
+            self._tracing_session(), sequences, ["probabilities", *TRACE_OUTPUTS, *branch]
         )
         # Time-major [T, B, ...] -> [B, T, ...]; directions side by side, as torch has them.
         t, d, b, h = steps.shape
@@ -98,6 +117,8 @@ class OnnxEngine:
             rnn_steps=steps.transpose(2, 0, 1, 3).reshape(b, t, d * h),
             logits=logits,
             probabilities=probabilities,
+            # The graph's branch output carries the dense bias (see onnx_graph.ngram_table).
+            ngram_logits=ngram_logits[0] - self._weights["dense.bias"] if ngram_logits else None,
         )
 
     def _tracing_session(self) -> ort.InferenceSession:
@@ -116,4 +137,6 @@ class OnnxEngine:
             feeds["real"] = real_steps(lengths, ids.shape[1])
         if self._config.pooling == "max_mean":
             feeds["inverse_lengths"] = (1.0 / lengths).astype(np.float32)[None, :, None]
+        if self._config.ngram_buckets:
+            feeds.update(ngram_feeds(ids, lengths, self._config))
         return [np.asarray(value, np.float32) for value in session.run(outputs, feeds)]

@@ -41,4 +41,10 @@ class TorchEngine:
         def array(name: str) -> np.ndarray:
             return stages[name].float().cpu().numpy()
 
-        return Trace(array("embedding"), array("rnn_steps"), array("dense"), array("softmax"))
+        return Trace(
+            array("embedding"),
+            array("rnn_steps"),
+            array("dense"),
+            array("softmax"),
+            array("ngrams") if "ngrams" in stages else None,
+        )

@@ -24,6 +24,7 @@ from app.infer.results import (
     Explanation,
     InputLayer,
     Layers,
+    NgramLayer,
     RnnLayer,
     SoftmaxLayer,
     prediction,
@@ -47,6 +48,10 @@ def _layers(
     embedded, steps = trace.embedding[index, :length], trace.rnn_steps[index, :length]
     probabilities = trace.probabilities[index].tolist()
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    ngrams = None
+    if trace.ngram_logits is not None:
+        scores = dict(zip(labels, trace.ngram_logits[index].tolist(), strict=True))
+        ngrams = NgramLayer(logits=scores, buckets=architecture.ngram_buckets)
     return Layers(
         input=InputLayer(
             tokens=input_words(text, item),
@@ -64,6 +69,7 @@ def _layers(
             pooled_features=architecture.pooled_features,
         ),
         dense=DenseLayer(logits=dict(zip(labels, trace.logits[index].tolist(), strict=True))),
+        ngrams=ngrams,
         softmax=SoftmaxLayer(
             probabilities=dict(zip(labels, probabilities, strict=True)), label=labels[best]
         ),

@@ -48,7 +48,18 @@ class RnnLayer(BaseModel):
 
 
 class DenseLayer(BaseModel):
-    logits: dict[str, float] = Field(description="Class scores before softmax")
+    logits: dict[str, float] = Field(
+        description="Class scores before softmax: the dense layer's, plus the n-gram branch's "
+        "(`ngrams.logits`) in a model that has one"
+    )
+
+
+class NgramLayer(BaseModel):
+    logits: dict[str, float] = Field(
+        description="The n-gram branch's class scores (the mean over the text's words and hashed "
+        "word pairs), already added into `dense.logits`; the RNN's part is the difference"
+    )
+    buckets: int = Field(description="Hash buckets the word pairs share")
 
 
 class SoftmaxLayer(BaseModel):
@@ -61,6 +72,9 @@ class Layers(BaseModel):
     embedding: EmbeddingLayer
     rnn: RnnLayer
     dense: DenseLayer
+    ngrams: NgramLayer | None = Field(
+        default=None, description="The n-gram branch beside the RNN; null in a model without one"
+    )
     softmax: SoftmaxLayer
 
 

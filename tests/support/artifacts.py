@@ -7,6 +7,7 @@ import torch
 from app.core.architecture import ModelConfig
 from app.core.artifacts import save_artifacts
 from app.core.network import RNNClassifier, numpy_weights
+from app.core.ngrams import HASHING
 from app.core.tokenizer import Tokenizer
 from training.serving_checks import known_answers
 
@@ -28,9 +29,11 @@ def make_artifacts(
     max_length: int = 12,
     seed: int = 0,
     name: str = "tiny",
+    ngram_buckets: int = 0,
 ) -> Path:
     """A small untrained model with real files: fast to build, exercises every loading path.
-    Another `seed` gives other weights, so other answers; the known answers are its own."""
+    Another `seed` gives other weights, so other answers; the known answers are its own.
+    With `ngram_buckets`, an n-gram branch with random scores (a trained one's are not zero)."""
     torch.manual_seed(seed)
     tokenizer = Tokenizer.build(TEXTS)
     model = RNNClassifier(
@@ -39,9 +42,15 @@ def make_artifacts(
             num_classes=len(labels),
             embedding_dim=8,
             hidden_dim=6,
-            rnn_type=rnn_type,
+            rnn_type=rnn_type,  # type: ignore[arg-type]
+            ngram_buckets=ngram_buckets,
+            ngram_hashing=HASHING if ngram_buckets else "",
         )
-    )  # type: ignore[arg-type]
+    )
+    if model.ngrams is not None:
+        with torch.no_grad():
+            for scores in model.ngrams.parameters():
+                scores.normal_()
     model.eval()
     known = known_answers(model, tokenizer, TEXTS, max_length)
     extra = {"metrics": {}, "monitoring": {"unknown_word_share": 0.1}}

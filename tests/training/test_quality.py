@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 from app.core.artifacts import WEIGHTS_FILE, load_artifacts
 from app.core.network import RNNClassifier, from_weights
-from tests.training.test_training import TINY
+from tests.support.training import TINY
 from training.config import TrainConfig, architecture
 from training.fit import fit, predict_logits, train_epoch
 from training.train import main as train

@@ -13,21 +13,19 @@ import torch
 from app.core.architecture import ModelConfig
 from app.core.artifacts import WEIGHTS_FILE, load_artifacts
 from app.core.network import RNNClassifier
+from app.core.ngrams import HASHING
+from app.engines.onnx_runtime import OnnxEngine
 from app.infer.version import load_version
 from app.repository.layout import Repository
 from app.settings import Settings
 from tests.support.artifacts import ROOT
+from tests.support.training import TINY
 from training.config import PRESETS, TrainConfig, architecture, config_from_args
 from training.data import split_of
 from training.fit import fit, predict_logits
 from training.sweep import CANDIDATES, CHOSEN, TRIED
 from training.train import main as train
 from training.train import parse_args
-
-TINY = [
-    *("--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--max-length", "20"),
-    *("--extra-vocab", "100"),
-]
 
 
 def test_seed_preset_is_the_seeds_pipeline() -> None:
@@ -66,7 +64,9 @@ def test_every_hyperparameter_has_a_flag(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         parse_args(["--help"])
     help_text = capsys.readouterr().out
-    names = [f for f in ModelConfig.__dataclass_fields__ if f not in ("vocab_size", "num_classes")]
+    # The data decides the vocabulary and the labels, the code how n-grams are hashed.
+    decided = ("vocab_size", "num_classes", "ngram_hashing")
+    names = [f for f in ModelConfig.__dataclass_fields__ if f not in decided]
     names += [f for f in TrainConfig.__dataclass_fields__ if f != "model"]
     for name in names:
         assert f"--{name.replace('_', '-')}" in help_text, name
@@ -96,6 +96,36 @@ def test_bundled_data_trains_into_loadable_artifacts(tmp_path: Path) -> None:
     assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| epoch |" in (out / "report.md").read_text()
     assert report["test"] == saved["test"]
+
+
+def test_the_ngram_branch_trains_ships_and_reports_its_share(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    report = train(["--limit", "600", "--out", str(out), *TINY, "--ngram-buckets", "4096"])
+    artifacts = load_artifacts(out)
+    assert artifacts.architecture.ngram_buckets == 4096
+    assert artifacts.architecture.ngram_hashing == HASHING
+    # It learned something (it starts at zero), and the words added after training have no
+    # scores: training never saw them.
+    words = artifacts.weights["ngrams.words"]
+    assert abs(artifacts.weights["ngrams.pairs"]).max() > 0
+    assert not words[report["vocabulary"]["training"] :].any()
+    shares = report["ngram_branch"]
+    assert set(shares) == {"rnn_alone", "ngrams_alone", "both"}
+    best = report["history"][report["best_epoch"] - 1]
+    assert shares["both"] == pytest.approx(best["val_accuracy"], abs=1e-4)
+    assert "N-gram branch: validation accuracy of the RNN alone" in (out / "report.md").read_text()
+    # What was trained is what is served: the ONNX engine gives the known answers.
+    served = OnnxEngine(artifacts.architecture, artifacts.weights, threads=1)
+    known = artifacts.known_answers
+    assert known is not None
+    ids = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in known.texts]
+    assert abs(served.predict(ids) - known.probabilities).max() < 1e-4
+
+
+def test_a_model_without_the_branch_reports_none(tmp_path: Path) -> None:
+    report = train(["--limit", "300", "--out", str(tmp_path / "m"), *TINY, "--epochs", "1"])
+    assert report["ngram_branch"] is None and "ngram_buckets" not in report["config"]
+    assert report["hyperparameters"]["ngram_buckets"] == 0
 
 
 def test_learning_rate_is_cut_after_each_epoch_without_a_better_validation_loss(

@@ -32,9 +32,9 @@ def adversarial_at(model: RNNClassifier, eps: float) -> float:
     ids, lengths = collate(BATCH)
     embedded = model.embedding(ids)
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    clean = loss_fn(model.forward_from_embedded(embedded, lengths), TARGETS)
+    clean = loss_fn(model.forward_from_embedded(embedded, lengths, ids), TARGETS)
     return adversarial_loss(
-        model, embedded, lengths, clean, lambda out: loss_fn(out, TARGETS), eps
+        model, ids, embedded, lengths, clean, lambda out: loss_fn(out, TARGETS), eps
     ).item()
 
 
@@ -61,10 +61,10 @@ def test_virtual_adversarial_direction_moves_the_probabilities_more_than_a_rando
     model = network()
     ids, lengths = collate(BATCH)
     embedded = model.embedding(ids)
-    logits = model.forward_from_embedded(embedded, lengths)
+    logits = model.forward_from_embedded(embedded, lengths, ids)
     generator = torch.Generator().manual_seed(0)
     found = [
-        virtual_adversarial_loss(model, embedded, lengths, logits, eps, generator).item()
+        virtual_adversarial_loss(model, ids, embedded, lengths, logits, eps, generator).item()
         for eps in EPS
     ]
     assert found[0] == pytest.approx(0.0, abs=1e-6)
@@ -76,7 +76,7 @@ def test_virtual_adversarial_direction_moves_the_probabilities_more_than_a_rando
     for seed in range(5):
         noise = torch.randn(embedded.shape, generator=torch.Generator().manual_seed(seed)) / scale
         moved = model.forward_from_embedded(
-            embedded + scaled_step(noise, scale, mask, 2.0), lengths
+            embedded + scaled_step(noise, scale, mask, 2.0), lengths, ids
         )
         random_kl = nn.functional.kl_div(
             torch.log_softmax(moved, dim=-1), target, reduction="sum"

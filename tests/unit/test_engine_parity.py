@@ -10,6 +10,7 @@ import torch
 from app.core.architecture import ModelConfig
 from app.core.artifacts import load_artifacts
 from app.core.network import RNNClassifier, collate, from_weights, numpy_weights
+from app.core.ngrams import HASHING
 from app.engines.onnx_graph import build_graph
 from app.engines.onnx_runtime import OnnxEngine
 from tests.support.artifacts import BUNDLED_MODEL, ROOT
@@ -27,7 +28,7 @@ ATOL = 1e-5
 
 
 def random_model(
-    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int = 1
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int = 1, ngram_buckets: int = 0
 ) -> RNNClassifier:
     """Small dims, weights large enough that probabilities are far from uniform."""
     torch.manual_seed(7)
@@ -40,6 +41,8 @@ def random_model(
         bidirectional=bidirectional,
         pooling=pooling,  # type: ignore[arg-type]
         num_layers=num_layers,
+        ngram_buckets=ngram_buckets,
+        ngram_hashing=HASHING if ngram_buckets else "",
     )
     model = RNNClassifier(config)
     with torch.no_grad():
@@ -57,21 +60,27 @@ def torch_probabilities(model: RNNClassifier, sequences: list[list[int]]) -> np.
         return torch.softmax(model(*collate(sequences)), dim=-1).numpy()
 
 
+# Few buckets, so that pairs share them as they do in a real model.
+BUCKETS = 7
 CASES = [
-    (rnn_type, bidirectional, pooling, num_layers)
+    (rnn_type, bidirectional, pooling, num_layers, 0)
     for rnn_type in ("rnn", "gru", "lstm")
     for bidirectional in (False, True)
     for pooling in ("last", "max", "max_mean")
     for num_layers in (1, 2)
+] + [
+    (rnn_type, True, pooling, 1, BUCKETS)
+    for rnn_type in ("rnn", "gru", "lstm")
+    for pooling in ("last", "max", "max_mean")
 ]
-CASE_NAMES = ("rnn_type", "bidirectional", "pooling", "num_layers")
+CASE_NAMES = ("rnn_type", "bidirectional", "pooling", "num_layers", "ngram_buckets")
 
 
 @pytest.mark.parametrize(CASE_NAMES, CASES)
 def test_probabilities_equal_torch(
-    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int, ngram_buckets: int
 ) -> None:
-    model = random_model(rnn_type, bidirectional, pooling, num_layers)
+    model = random_model(rnn_type, bidirectional, pooling, num_layers, ngram_buckets)
     expected = torch_probabilities(model, SEQUENCES)
     got = onnx_engine(model, threads=1).predict(SEQUENCES)
     assert got.dtype == np.float32
@@ -83,25 +92,27 @@ def test_probabilities_equal_torch(
 
 @pytest.mark.parametrize(CASE_NAMES, CASES)
 def test_the_graphs_pass_the_onnx_checker(
-    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int, ngram_buckets: int
 ) -> None:
-    model = random_model(rnn_type, bidirectional, pooling, num_layers)
+    model = random_model(rnn_type, bidirectional, pooling, num_layers, ngram_buckets)
     for trace in (False, True):
         onnx.checker.check_model(build_graph(model.config, numpy_weights(model), trace), True)
 
 
 @pytest.mark.parametrize(CASE_NAMES, CASES)
 def test_a_text_scores_the_same_alone_as_in_a_batch(
-    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int
+    rnn_type: str, bidirectional: bool, pooling: str, num_layers: int, ngram_buckets: int
 ) -> None:
-    engine = onnx_engine(random_model(rnn_type, bidirectional, pooling, num_layers), threads=1)
+    engine = onnx_engine(
+        random_model(rnn_type, bidirectional, pooling, num_layers, ngram_buckets), threads=1
+    )
     batched = engine.predict(SEQUENCES)
     for row, sequence in enumerate(SEQUENCES):
         np.testing.assert_allclose(engine.predict([sequence])[0], batched[row], atol=ATOL, rtol=0)
 
 
 def test_more_threads_give_the_same_answer() -> None:
-    model = random_model("gru", True, "max_mean")
+    model = random_model("gru", True, "max_mean", ngram_buckets=BUCKETS)
     batch = [SEQUENCES[i % len(SEQUENCES)] for i in range(64)]
     np.testing.assert_allclose(
         onnx_engine(model, threads=2).predict(batch),

@@ -3,6 +3,7 @@ import torch
 
 from app.core.architecture import ModelConfig
 from app.core.network import RNNClassifier, collate
+from app.core.ngrams import HASHING, PRIME
 
 SEQUENCES = [
     [5, 6, 7],
@@ -32,11 +33,24 @@ def test_logits_shape(rnn_type: str, bidirectional: bool, pooling: str) -> None:
     assert model(*collate(SEQUENCES)).shape == (len(SEQUENCES), 3)
 
 
+def with_branch(buckets: int = 5) -> RNNClassifier:
+    """A model whose n-gram branch has random scores (a new branch starts at zero)."""
+    model = model_of(ngram_buckets=buckets, ngram_hashing=HASHING)
+    assert model.ngrams is not None
+    with torch.no_grad():
+        for scores in model.ngrams.parameters():
+            scores.normal_()
+    return model
+
+
+@pytest.mark.parametrize("buckets", [0, 5])
 @pytest.mark.parametrize("rnn_type", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("pooling", ["last", "max", "max_mean"])
-def test_padding_never_changes_a_result(rnn_type: str, pooling: str) -> None:
+def test_padding_never_changes_a_result(rnn_type: str, pooling: str, buckets: int) -> None:
     """A text scores the same alone as inside a batch of longer texts."""
     model = model_of(rnn_type=rnn_type, pooling=pooling)
+    if buckets:
+        model = with_branch(buckets)
     with torch.inference_mode():
         batched = torch.softmax(model(*collate(SEQUENCES)), dim=-1)
         for row, seq in enumerate(SEQUENCES):
@@ -68,5 +82,33 @@ def test_forward_from_the_embedded_words_is_the_forward_pass(pooling: str) -> No
     ids, lengths = collate(SEQUENCES)
     with torch.inference_mode():
         expected = model(ids, lengths)
-        got = model.forward_from_embedded(model.embedding(ids), lengths)
+        got = model.forward_from_embedded(model.embedding(ids), lengths, ids)
     assert torch.equal(got, expected)
+
+
+def test_the_ngram_branch_scores_a_text_by_the_mean_of_its_words_and_hashed_pairs() -> None:
+    """Written out by hand for one text: 3 words and 2 pairs, each weighing 1/5."""
+    model = with_branch(buckets=5)
+    assert model.ngrams is not None
+    words, pairs = model.ngrams.words.detach(), model.ngrams.pairs.detach()
+    text = [5, 6, 7]
+    expected = (
+        words[5] + words[6] + words[7] + pairs[(5 * PRIME + 6) % 5] + pairs[(6 * PRIME + 7) % 5]
+    ) / 5
+    with torch.inference_mode():
+        rnn, branch = model.parts(
+            model.embedding(torch.tensor([text])), torch.tensor([3]), torch.tensor([text])
+        )
+        logits = model(*collate([text]))
+    assert branch is not None
+    torch.testing.assert_close(branch[0], expected)
+    torch.testing.assert_close(logits, rnn + branch)
+
+
+def test_a_new_branch_starts_as_the_plain_rnn() -> None:
+    """Zero scores at first: the branch adds what it learns to the RNN, not noise."""
+    plain = model_of()
+
+    branched = model_of(ngram_buckets=5, ngram_hashing=HASHING)
+    with torch.inference_mode():
+        torch.testing.assert_close(branched(*collate(SEQUENCES)), plain(*collate(SEQUENCES)))

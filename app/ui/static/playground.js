@@ -84,7 +84,8 @@ function layer(title, summary, content) {
 }
 
 function renderLayers(explanation) {
-  const { input, embedding, rnn, dense, softmax } = explanation.layers;
+  const { input, embedding, rnn, dense, ngrams, softmax } = explanation.layers;
+  const scores = (logits) => Object.entries(logits).map(([l, v]) => `${l} ${fixed(v)}`).join(", ");
   const labels = Object.keys(explanation.attributions);
   const box = document.getElementById("layers");
   box.replaceChildren(
@@ -115,7 +116,8 @@ function renderLayers(explanation) {
     ),
     layer(
       "4. Dense: one score (logit) per class",
-      Object.entries(dense.logits).map(([l, v]) => `${l} ${fixed(v)}`).join(", "),
+      scores(dense.logits) +
+        (ngrams ? `; of which the n-gram branch (${ngrams.buckets} pair buckets): ${scores(ngrams.logits)}` : ""),
     ),
     layer(
       "5. Softmax: probabilities",
