@@ -132,6 +132,33 @@ PER_VERSION = (
     TOP_PROBABILITY,
     VERSION_STATE,
 )
+# Per (model, live version, shadow version) while a shadow rollout runs (app/infer/shadow.py).
+SHADOW_PAIR = ["model", "live", "shadow"]
+SHADOW_TEXTS = Counter(
+    "rnn_classifier_shadow_texts_total",
+    "Texts the live version answered that the shadow version scored too (compared), or did not "
+    "because it was behind (dropped)",
+    [*SHADOW_PAIR, "outcome"],
+)
+SHADOW_AGREEMENT = Counter(
+    "rnn_classifier_shadow_agreement_total",
+    "Compared texts the shadow version gave the live version's label (divided by the compared "
+    "texts: the label agreement)",
+    SHADOW_PAIR,
+)
+SHADOW_DIFFERENCE = Histogram(
+    "rnn_classifier_shadow_top_probability_difference",
+    "Per compared text, |the live version's top probability - the shadow's probability of that "
+    "label|",
+    SHADOW_PAIR,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+)
+SHADOW_DIFFERENCE_MAX = Gauge(
+    "rnn_classifier_shadow_top_probability_difference_max",
+    "The largest rnn_classifier_shadow_top_probability_difference seen",
+    SHADOW_PAIR,
+    multiprocess_mode="livemax",
+)
 LOAD_DURATION = Histogram(
     "rnn_classifier_model_load_duration_seconds",
     "Time to load, verify (known answers) and warm up a model version, refused ones included",

@@ -1,6 +1,6 @@
 """POST /explain: the prediction layer by layer, with token attributions (app/infer/explain.py)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.api.errors import ERROR_RESPONSES, MODEL_ERROR_RESPONSES
 from app.api.schemas import ExplainRequest, ExplainResponse
@@ -32,10 +32,10 @@ _RESPONSES = {
     summary="Explain predictions layer by layer",
     tags=["explain"],
 )
-async def explain_texts(body: ExplainRequest, state: StateDep) -> ExplainResponse:
+async def explain_texts(body: ExplainRequest, request: Request, state: StateDep) -> ExplainResponse:
     """The answer /classify gives, plus each text's path through the five layers (input,
     embedding, RNN, dense, softmax) and per-token attributions toward every label: how much
     the label's probability drops when the token is replaced by `<unk>`."""
-    with state.registry.use(body.model, body.version) as loaded:
+    with state.registry.use(body.model, body.version, request.headers) as loaded:
         results = await explanations_for(loaded, body.texts, state.explain_slots)
     return ExplainResponse(model=loaded.ref, results=results)

@@ -10,6 +10,7 @@ every error keeps the route's exact answer and the OpenAPI schema stays the rout
 
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import rest_http_error
@@ -61,6 +62,7 @@ class ClassifyFastPath:
                 request.version,
                 request.texts,
                 client_gone(scope),
+                Headers(scope=scope),
             )
         except InferError as exc:
             await domain_error_response(exc, rest_http_error, scope["path"])(scope, receive, send)

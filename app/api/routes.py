@@ -3,7 +3,7 @@
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app import metrics
 from app.api.errors import ERROR_RESPONSES, MODEL_ERROR_RESPONSES
@@ -14,12 +14,15 @@ from app.api.schemas import (
     ModelInfo,
     ModelsResponse,
     ModelState,
+    RolloutState,
+    ShadowComparison,
     VersionState,
 )
 from app.http.auth import ApiKeyRoute
 from app.http.dependencies import READY, ClientGoneDep, StateDep
 from app.infer.classify import Classified, classify_request
 from app.infer.errors import InferError
+from app.infer.state import ServingState
 
 router = APIRouter()
 keyed = APIRouter(route_class=ApiKeyRoute)
@@ -37,12 +40,14 @@ def classified_body(classified: Classified) -> bytes:
     summary="Classify texts",
     tags=["classify"],
 )
-async def classify(body: ClassifyRequest, state: StateDep, client_gone: ClientGoneDep) -> Response:
+async def classify(
+    body: ClassifyRequest, request: Request, state: StateDep, client_gone: ClientGoneDep
+) -> Response:
     """Label each text; all texts of a request run batched, alongside concurrent requests."""
     # A well-formed request is answered by app/api/fast_path.py before it gets here, with the
     # same flow; this route answers the rest, and documents the endpoint.
     classified = await classify_request(
-        state.registry, body.model, body.version, body.texts, client_gone
+        state.registry, body.model, body.version, body.texts, client_gone, request.headers
     )
     return Response(classified_body(classified), media_type="application/json")
 
@@ -86,9 +91,27 @@ async def models(state: StateDep) -> ModelsResponse:
         default = None
     return ModelsResponse(
         models=[
-            ModelState(name=name, default=name == default, versions=versions)
+            ModelState(
+                name=name,
+                default=name == default,
+                versions=versions,
+                rollout=_rollout_state(state, name),
+            )
             for name, versions in sorted(by_name.items())
         ]
+    )
+
+
+def _rollout_state(state: ServingState, name: str) -> RolloutState | None:
+    rollout = state.registry.rollout(name)
+    if rollout.version is None:
+        return None
+    live = state.registry.live(name)
+    shadowing = state.registry.shadowing(name)
+    return RolloutState(
+        setting=rollout.to_json(),
+        live=live.ref.version if live is not None else None,
+        shadow=ShadowComparison(**shadowing.figures.to_json()) if shadowing else None,
     )
 
 

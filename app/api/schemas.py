@@ -123,10 +123,33 @@ class VersionState(BaseModel):
     reason: str | None = Field(None, description="Why it is not served")
 
 
+class ShadowComparison(BaseModel):
+    texts_compared: int = Field(description="Texts the live version answered and the shadow scored")
+    texts_dropped: int = Field(description="Texts not scored because the shadow was behind")
+    label_agreement: float | None = Field(
+        description="Share of the compared texts given the same label by both"
+    )
+    top_probability_difference_mean: float | None = Field(
+        description="Mean |live top probability - the shadow's probability of that label|"
+    )
+    top_probability_difference_max: float
+
+
+class RolloutState(BaseModel):
+    setting: dict[str, Any] = Field(
+        description='The rollout in force: {"shadow": V}, {"canary": {...}}'
+    )
+    live: str | None = Field(description="The version requests without a version get")
+    shadow: ShadowComparison | None = Field(
+        None, description="With a shadow rollout: the live and shadow versions compared so far"
+    )
+
+
 class ModelState(BaseModel):
     name: str
     default: bool = Field(description="Requests that name no model get this one")
     versions: list[VersionState]
+    rollout: RolloutState | None = Field(None, description="None: the highest version answers all")
 
 
 class ModelsResponse(BaseModel):

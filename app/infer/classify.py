@@ -7,7 +7,7 @@ own way and map the errors of app/infer/errors.py to their own answers.
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +96,12 @@ async def classify_request(
     version: str | None,
     texts: list[str],
     client_gone: Callable[[], bool],
+    metadata: Mapping[str, str],
 ) -> Classified:
-    """classify_texts on the version a request names (or the default), which it holds until
-    answered. Raises UnknownModel, NotReady and what classify_texts raises."""
-    with registry.use(model, version) as loaded:
+    """classify_texts on the version a request names (or the default, as the rollout routes it
+    by the request's `metadata`), which it holds until answered. Raises UnknownModel, NotReady
+    and what classify_texts raises."""
+    with registry.use(model, version, metadata) as loaded:
         return await classify_texts(loaded, texts, client_gone)
 
 
@@ -111,7 +113,10 @@ async def classify_texts(
     Raises InvalidInput, Overloaded, ClientGone (dropped unrun) or BatchFailed.
     """
     encoded = await encode_texts_off_loop(loaded, texts, loaded.settings.max_texts_per_request)
-    probabilities = await loaded.runner.submit([item.ids for item in encoded], client_gone)
+    sequences = [item.ids for item in encoded]
+    probabilities = await loaded.runner.submit(sequences, client_gone)
+    if loaded.shadow is not None:
+        loaded.shadow.offer(sequences, probabilities)
     best: list[int] = probabilities.argmax(axis=1).tolist()
     classified = Classified(loaded.ref, loaded.artifacts.labels, encoded, probabilities, best)
     _count(loaded, best, classified)

@@ -25,6 +25,7 @@ from app.core.artifacts import ArtifactError, verify_artifacts
 from app.infer.registry import ModelRegistry
 from app.infer.version import LoadedVersion, load_version
 from app.repository.layout import (
+    LoadConfig,
     RepositoryError,
     SingleModel,
     Source,
@@ -33,11 +34,13 @@ from app.repository.layout import (
     version_sort_key,
 )
 from app.repository.policy import VersionPolicy
+from app.repository.rollout import Rollout
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (model, version)
+AS_CONFIGURED = LoadConfig()  # a load that asks for nothing: the per-model file decides
 
 
 class ControlError(Exception):
@@ -69,6 +72,17 @@ def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
         )
     except OSError:
         return ()
+
+
+def _rollout_problem(name: str, rollout: Rollout, wanted: list[VersionFolder]) -> str:
+    """Why `rollout` cannot route `wanted` ("" if it can): it must name one of them."""
+    versions = [f.version for f in wanted]
+    if rollout.version is None or rollout.version in versions:
+        return ""
+    return (
+        f"the rollout of {name!r} names version {rollout.version}, which its version_policy "
+        f"does not load (it loads {versions})"
+    )
 
 
 class ModelControl:
@@ -122,7 +136,8 @@ class ModelControl:
             return
         for name in names:
             try:
-                await self.converge(name, self.wanted(name, complete_only=self._polling))
+                wanted = self.wanted(name, complete_only=self._polling)
+                await self.converge(name, wanted, self._file_rollout(name, wanted))
             except RepositoryError as exc:
                 self._problems[(name, "")] = str(exc)
                 log.error("model %s not served: %s", name, exc)
@@ -131,8 +146,21 @@ class ModelControl:
     def _polling(self) -> bool:
         return self.settings.model_control == "poll"
 
-    async def converge(self, name: str, wanted: list[VersionFolder]) -> list[str]:
-        """Serve exactly `wanted` of model `name`; the reasons of the versions refused."""
+    def _file_rollout(self, name: str, wanted: list[VersionFolder]) -> Rollout:
+        """The per-model file's rollout, when the version it names is among `wanted` (in poll
+        mode one still being written is not: until it is complete, there is no rollout)."""
+        rollout = self.source.rollout(name)
+        problem = _rollout_problem(name, rollout, wanted)
+        if problem:
+            log.warning("%s: no rollout for now", problem)
+            return Rollout()
+        return rollout
+
+    async def converge(
+        self, name: str, wanted: list[VersionFolder], rollout: Rollout | None = None
+    ) -> list[str]:
+        """Serve exactly `wanted` of model `name`, routed by `rollout` (None: no rollout); the
+        reasons of the versions refused (then the old versions and routing stay)."""
         async with self._locks[name]:
             current = {v.ref.version: v for v in self.registry.versions(name)}
             loaded: list[LoadedVersion] = []
@@ -148,6 +176,7 @@ class ModelControl:
                 self.registry.add(new)
                 self._problems.pop((name, new.ref.version), None)
             if not refused:
+                self.registry.set_rollout(name, rollout or Rollout())
                 keep = {f.version for f in wanted}
                 for number, old in current.items():
                     if number not in keep:
@@ -232,7 +261,8 @@ class ModelControl:
                 continue
             for name in names:
                 try:
-                    await self.converge(name, self.wanted(name, complete_only=True))
+                    wanted = self.wanted(name, complete_only=True)
+                    await self.converge(name, wanted, self._file_rollout(name, wanted))
                 except RepositoryError as exc:
                     log.error("model %s: %s", name, exc)
             for gone in set(self.registry.names()) - set(names):
@@ -240,16 +270,26 @@ class ModelControl:
 
     # ------------------------------------------------------------ explicit control
 
-    async def load(self, name: str, policy: VersionPolicy | None = None) -> None:
-        """Serve the versions `policy` (default: the model's own) selects; ControlError if one is
-        refused (the versions served before keep serving) or there is none."""
+    async def load(self, name: str, asked: LoadConfig = AS_CONFIGURED) -> None:
+        """Serve the versions the asked policy (default: the model's own) selects, routed by the
+        asked rollout (default: the model's own); ControlError if one is refused (the versions
+        and routing of before stay) or there is none."""
         try:
-            wanted = self.wanted(check_name(name), policy)
+            wanted = self.wanted(check_name(name), asked.policy)
+            rollout = asked.rollout or self.source.rollout(name)
         except RepositoryError as exc:
             raise ControlError(str(exc)) from exc
+        aborted = self.registry.rollout(name).version
+        if asked.rollout == Rollout() and asked.policy is None and aborted is not None:
+            # An abort: the version on trial goes, the live one answers everything again.
+            wanted = [f for f in wanted if f.version != aborted]
+            log.info("rollout of %s aborted: version %s is unloaded", name, aborted)
         if not wanted:
             raise ControlError(f"no version of model {name!r} matches its version_policy")
-        refused = await self.converge(name, wanted)
+        problem = _rollout_problem(name, rollout, wanted)
+        if problem:
+            raise ControlError(problem)
+        refused = await self.converge(name, wanted, rollout)
         if refused:
             raise ControlError("; ".join(refused))
 

@@ -1,23 +1,33 @@
 """The model versions being served, by name, and which one a request gets.
 
-A request without a version gets the highest one loaded; without a model, the only one or
-DEFAULT_MODEL. It holds the version it got until it is answered (`use`), so a version that is
-swapped out or unloaded meanwhile finishes it first. Touched on the event loop only.
+A request without a version gets the live one: the highest loaded, or while a rollout names a
+version (app/repository/rollout.py), the highest other one, unless the canary sends it to the
+candidate. Without a model, it gets the only one or DEFAULT_MODEL. It holds the version it got
+until it is answered (`use`), so a version that is swapped out or unloaded meanwhile finishes it
+first. A shadow rollout attaches a Shadowing to the live version, which the classify flow feeds.
+Touched on the event loop only.
 """
 
-from collections.abc import Iterator
+import random
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from app.infer.errors import InvalidInput, NotReady, UnknownModel
+from app.infer.shadow import Shadowing
 from app.infer.version import LoadedVersion
 from app.repository.layout import version_sort_key
+from app.repository.rollout import Rollout
+
+NO_METADATA: Mapping[str, str] = {}
 
 
 class ModelRegistry:
     def __init__(self, default_model: str | None) -> None:
         self.default_model = default_model
         self._models: dict[str, dict[str, LoadedVersion]] = {}
+        self._rollouts: dict[str, Rollout] = {}
         self.not_ready_reason = "model not loaded yet"
+        self._draw = random.Random()
 
     def __bool__(self) -> bool:
         return bool(self._models)
@@ -40,6 +50,7 @@ class ModelRegistry:
         """Serve it from the next request on."""
         self._models.setdefault(version.ref.name, {})[version.ref.version] = version
         version.metrics.set_state("ready")
+        self._attach_shadow(version.ref.name)
 
     def remove(self, name: str, version: str) -> LoadedVersion | None:
         """No request gets it from now on; requests that hold it keep it."""
@@ -47,10 +58,67 @@ class ModelRegistry:
         removed = loaded.pop(version, None)
         if not loaded:
             self._models.pop(name, None)
+        if removed is not None:
+            self._attach_shadow(name, removed)
         return removed
 
-    def resolve(self, name: str | None = None, version: str | None = None) -> LoadedVersion:
-        """The version a request names (or the default); NotReady, UnknownModel, InvalidInput."""
+    # ------------------------------------------------------------ rollouts
+
+    def set_rollout(self, name: str, rollout: Rollout) -> None:
+        """From the next request on, `name` is served by this rollout (Rollout(): none)."""
+        if rollout.version is None:
+            self._rollouts.pop(name, None)
+        else:
+            self._rollouts[name] = rollout
+        self._attach_shadow(name)
+
+    def rollout(self, name: str) -> Rollout:
+        return self._rollouts.get(name, Rollout())
+
+    def live(self, name: str) -> LoadedVersion | None:
+        """The version that answers requests without a version (the canary aside)."""
+        versions = self.versions(name)
+        if not versions:
+            return None
+        trial = self.rollout(name).version
+        others = [v for v in versions if v.ref.version != trial]
+        return (others or versions)[-1]
+
+    def trial(self, name: str) -> LoadedVersion | None:
+        """The shadow or canary candidate, while it is loaded beside a live version."""
+        trial = self.rollout(name).version
+        loaded = self._models.get(name, {})
+        if trial is None or trial not in loaded or len(loaded) < 2:
+            return None
+        return loaded[trial]
+
+    def shadowing(self, name: str) -> Shadowing | None:
+        live = self.live(name)
+        return live.shadow if live is not None else None
+
+    def _attach_shadow(self, name: str, removed: LoadedVersion | None = None) -> None:
+        """The live version of `name` feeds the shadow while a shadow rollout runs; every other
+        version (and one just removed) feeds none."""
+        live = self.live(name)
+        shadow = self.trial(name) if self.rollout(name).shadow else None
+        for version in [*self.versions(name), *([removed] if removed else [])]:
+            current = version.shadow
+            keep = version is live and shadow is not None
+            if current is not None and (not keep or current.shadow is not shadow):
+                current.stop()
+                version.shadow = None
+            if keep and version.shadow is None and shadow is not None:
+                version.shadow = Shadowing(version, shadow)
+
+    def resolve(
+        self,
+        name: str | None = None,
+        version: str | None = None,
+        metadata: Mapping[str, str] = NO_METADATA,
+    ) -> LoadedVersion:
+        """The version a request names (or the default, routed by the rollout; `metadata`: the
+        request's headers, lower-case names, for a sticky canary); NotReady, UnknownModel,
+        InvalidInput."""
         if not self._models:
             raise NotReady(self.not_ready_reason)
         name = name or self._default_name()
@@ -58,7 +126,7 @@ class ModelRegistry:
         if not loaded:
             raise UnknownModel(f"unknown model {name!r}; this server has {self.names()}")
         if version is None:
-            return self.versions(name)[-1]
+            return self._route(name, metadata)
         found = loaded.get(version)
         if found is None:
             raise UnknownModel(
@@ -66,6 +134,15 @@ class ModelRegistry:
                 f"{[v.ref.version for v in self.versions(name)]}"
             )
         return found
+
+    def _route(self, name: str, metadata: Mapping[str, str]) -> LoadedVersion:
+        live = self.live(name)
+        assert live is not None  # the model has a version: resolve checked
+        canary, candidate = self.rollout(name).canary, self.trial(name)
+        if canary is None or candidate is None:
+            return live
+        caller = metadata.get(canary.sticky_header) if canary.sticky_header else None
+        return candidate if canary.takes(caller, self._draw.uniform(0, 100)) else live
 
     def _default_name(self) -> str:
         if self.default_model is not None:
@@ -77,9 +154,14 @@ class ModelRegistry:
         )
 
     @contextmanager
-    def use(self, name: str | None = None, version: str | None = None) -> Iterator[LoadedVersion]:
+    def use(
+        self,
+        name: str | None = None,
+        version: str | None = None,
+        metadata: Mapping[str, str] = NO_METADATA,
+    ) -> Iterator[LoadedVersion]:
         """The resolved version, held (it is not freed) until the block ends."""
-        resolved = self.resolve(name, version)
+        resolved = self.resolve(name, version, metadata)
         resolved.acquire()
         try:
             yield resolved

@@ -14,8 +14,7 @@ from app.infer.control import ModelControl
 from app.infer.errors import NotReady, Overloaded
 from app.infer.registry import ModelRegistry
 from app.infer.workers import WorkerSync
-from app.repository.layout import Repository, SingleModel, Source
-from app.repository.policy import VersionPolicy
+from app.repository.layout import LoadConfig, Repository, SingleModel, Source
 from app.settings import CONTROL_DIR_ENV, Settings
 
 log = logging.getLogger(__name__)
@@ -122,12 +121,12 @@ class ServingState:
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(work))
 
-    async def load_model(self, name: str, policy: VersionPolicy | None) -> None:
+    async def load_model(self, name: str, asked: LoadConfig) -> None:
         """An explicit load, on every worker."""
         if self.sync is not None:
-            await self.sync.load(name, policy)
+            await self.sync.load(name, asked)
         else:
-            await self.control.load(name, policy)
+            await self.control.load(name, asked)
 
     async def unload_model(self, name: str) -> None:
         if self.sync is not None:

@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from app.core.artifacts import Artifacts, load_artifacts
 from app.engines.base import Engine
@@ -22,6 +23,9 @@ from app.infer.validation import TextRules
 from app.infer.version_metrics import VersionMetrics
 from app.repository.layout import VersionFolder
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.infer.shadow import Shadowing
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,9 @@ class LoadedVersion:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tokenizer")
     )
     in_flight: int = 0  # requests holding this version; touched on the event loop only
+    # While a shadow rollout runs and this is the live version: where its answers go to be
+    # compared (app/infer/shadow.py; set by the registry).
+    shadow: "Shadowing | None" = None
     last_used: float = field(default_factory=time.monotonic)
     _idle: asyncio.Event | None = None
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from app.infer.control import ControlError, ModelControl
+from app.repository.layout import LoadConfig
 from app.repository.policy import VersionPolicy
+from app.repository.rollout import Rollout
 
 FOLLOW_INTERVAL_S = 0.1
 FOLLOW_TIMEOUT_S = 120.0
@@ -65,9 +67,15 @@ class WorkerSync:
         for path in (self.directory / f"worker-{self.pid}", self._ack_file):
             path.unlink(missing_ok=True)
 
-    async def load(self, name: str, policy: VersionPolicy | None) -> None:
+    async def load(self, name: str, asked: LoadConfig) -> None:
+        policy, rollout = asked.policy, asked.rollout
         await self._change(
-            name, {"load": True, "version_policy": policy.to_json() if policy else None}
+            name,
+            {
+                "load": True,
+                "version_policy": policy.to_json() if policy else None,
+                "rollout": rollout.to_json() if rollout else None,
+            },
         )
 
     async def unload(self, name: str) -> None:
@@ -101,8 +109,12 @@ class WorkerSync:
             error = ""
             try:
                 if entry["load"]:
-                    policy = entry.get("version_policy")
-                    await self.control.load(name, VersionPolicy.parse(policy) if policy else None)
+                    policy, rollout = entry.get("version_policy"), entry.get("rollout")
+                    asked = LoadConfig(
+                        VersionPolicy.parse(policy) if policy else None,
+                        Rollout.parse(rollout) if rollout is not None else None,
+                    )
+                    await self.control.load(name, asked)
                 else:
                     await self.control.unload(name)
             except ControlError as exc:

@@ -14,9 +14,10 @@ from typing import Any
 
 from app.core.artifacts import CONFIG_FILE
 from app.repository.policy import PolicyError, VersionPolicy
+from app.repository.rollout import Rollout, RolloutError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# The per-model file beside the version folders: {"version_policy": {...}}.
+# The per-model file beside the version folders: {"version_policy": {...}, "rollout": {...}}.
 MODEL_FILE = "model.json"
 
 
@@ -76,14 +77,29 @@ class Repository:
         return sorted(inside, key=lambda f: int(f.version))
 
     def policy(self, name: str) -> VersionPolicy:
+        raw = self._model_file(name).get("version_policy")
+        try:
+            return VersionPolicy.parse(raw) if raw is not None else VersionPolicy()
+        except PolicyError as exc:
+            raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+
+    def rollout(self, name: str) -> Rollout:
+        try:
+            return Rollout.parse(self._model_file(name).get("rollout", {}))
+        except RolloutError as exc:
+            raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+
+    def _model_file(self, name: str) -> dict[str, Any]:
         file = self.model_path(name) / MODEL_FILE
         if not file.exists():
-            return VersionPolicy()
+            return {}
         try:
             raw: Any = json.loads(file.read_text(encoding="utf-8"))
-            return VersionPolicy.parse(raw.get("version_policy", {"latest": {"num_versions": 1}}))
-        except (OSError, ValueError, AttributeError) as exc:
+        except (OSError, ValueError) as exc:
             raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise RepositoryError(f"{name}/{MODEL_FILE}: must be a JSON object")
+        return raw
 
     def wanted(self, name: str, policy: VersionPolicy | None = None) -> list[VersionFolder]:
         """The version folders `policy` (default: the model's own) selects."""
@@ -120,6 +136,9 @@ class SingleModel:
     def policy(self, name: str) -> VersionPolicy:
         return VersionPolicy()
 
+    def rollout(self, name: str) -> Rollout:
+        return Rollout()
+
     def wanted(self, name: str, policy: VersionPolicy | None = None) -> list[VersionFolder]:
         if policy is not None and policy != VersionPolicy():
             raise RepositoryError(
@@ -131,17 +150,25 @@ class SingleModel:
 Source = Repository | SingleModel
 
 
-def parse_policy_override(config: str) -> VersionPolicy | None:
-    """The version_policy of a load request's `config` (a JSON string), if it has one."""
+@dataclass(frozen=True)
+class LoadConfig:
+    """What a load request's `config` asks for; None: what the per-model file says."""
+
+    policy: VersionPolicy | None = None
+    rollout: Rollout | None = None
+
+
+def parse_load_config(config: str) -> LoadConfig:
+    """The version_policy and rollout of a load request's `config` (a JSON string)."""
     try:
         raw = json.loads(config)
     except ValueError as exc:
         raise RepositoryError(f"config is not valid JSON ({exc})") from exc
     if not isinstance(raw, dict):
         raise RepositoryError("config must be a JSON object")
-    if "version_policy" not in raw:
-        return None
     try:
-        return VersionPolicy.parse(raw["version_policy"])
-    except PolicyError as exc:
+        policy = VersionPolicy.parse(raw["version_policy"]) if "version_policy" in raw else None
+        rollout = Rollout.parse(raw["rollout"]) if "rollout" in raw else None
+    except (PolicyError, RolloutError) as exc:
         raise RepositoryError(str(exc)) from exc
+    return LoadConfig(policy, rollout)

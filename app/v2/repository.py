@@ -17,7 +17,7 @@ from app.http.dependencies import StateDep
 from app.http.errors import OIP_PREFIX, HttpError
 from app.infer.control import ControlError
 from app.infer.state import ServingState
-from app.repository.layout import RepositoryError, parse_policy_override
+from app.repository.layout import LoadConfig, RepositoryError, parse_load_config
 from app.v2.schemas import OIP_ERROR_RESPONSES, OipError
 
 TAGS: list[str | Enum] = ["open inference protocol (v2): model repository"]
@@ -79,8 +79,8 @@ async def repository_index(request: Request, state: StateDep) -> list[IndexEntry
 
 @router.post("/models/{name}/load", response_class=Response, responses=_RESPONSES)
 async def repository_load(name: str, request: Request, state: StateDep) -> Response:
-    """Serve the versions the model's version_policy selects (or the policy in
-    `parameters.config`); returns once they are ready, or refused."""
+    """Serve the versions the model's version_policy selects, with its rollout (or the ones in
+    `parameters.config`); returns once they are ready and routed, or refused."""
     _require_explicit(state)
     parameters = (await _body(request)).get("parameters") or {}
     if any(str(key).startswith("file:") for key in parameters):
@@ -90,8 +90,8 @@ async def repository_load(name: str, request: Request, state: StateDep) -> Respo
         )  # fmt: skip
     config = parameters.get("config")
     try:
-        policy = parse_policy_override(config) if isinstance(config, str) else None
-        await state.load_model(name, policy)
+        asked = parse_load_config(config) if isinstance(config, str) else LoadConfig()
+        await state.load_model(name, asked)
     except (ControlError, RepositoryError) as exc:
         raise HttpError(400, "refused", str(exc)) from exc
     return Response(status_code=200)

@@ -47,7 +47,7 @@ async def get_named_version(
     """The version the path names: the highest loaded under /models/{name}, that one under
     /models/{name}/versions/{version}; UnknownModel (a 404) when there is none. Held until the
     response is made, so a version swapped out meanwhile answers first."""
-    with state.registry.use(name, request.path_params.get("version")) as loaded:
+    with state.registry.use(name, request.path_params.get("version"), request.headers) as loaded:
         yield loaded
 
 

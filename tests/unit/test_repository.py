@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from app.repository.layout import Repository, RepositoryError, check_name, parse_policy_override
+from app.repository.layout import (
+    LoadConfig,
+    Repository,
+    RepositoryError,
+    check_name,
+    parse_load_config,
+)
 from app.repository.policy import PolicyError, VersionPolicy
+from app.repository.rollout import Canary, Rollout, RolloutError
 from app.repository.writer import write_version
 
 
@@ -27,10 +34,45 @@ def test_policies_select_as_triton_does() -> None:
     ):
         with pytest.raises(PolicyError):
             VersionPolicy.parse(bad)
-    assert parse_policy_override('{"version_policy": {"all": {}}}') == VersionPolicy("all")
-    assert parse_policy_override("{}") is None
+    assert parse_load_config('{"version_policy": {"all": {}}}') == LoadConfig(VersionPolicy("all"))
+    assert parse_load_config("{}") == LoadConfig()
     with pytest.raises(RepositoryError):
-        parse_policy_override("not json")
+        parse_load_config("not json")
+
+
+def test_a_rollout_setting_reads_as_the_issue_spells_it() -> None:
+    assert Rollout.parse({"shadow": "3"}) == Rollout(shadow="3")
+    assert Rollout.parse({"shadow": 3}).to_json() == {"shadow": "3"}
+    canary = {"canary": {"version": "3", "percent": 10, "sticky_header": "X-Caller"}}
+    assert Rollout.parse(canary) == Rollout(canary=Canary("3", 10.0, "x-caller"))
+    assert Rollout.parse({}) == Rollout() and Rollout().version is None
+    config = parse_load_config('{"version_policy": {"all": {}}, "rollout": {"shadow": "2"}}')
+    assert config == LoadConfig(VersionPolicy("all"), Rollout(shadow="2"))
+    for bad in (
+        {"shadow": "3", "canary": {"version": "3", "percent": 5}},
+        {"shadow": "v3"},
+        {"shadow": 0},
+        {"canary": {"version": "3", "percent": 101}},
+        {"canary": {"version": "3"}},
+        {"canary": {"version": "3", "percent": 5, "header": "X"}},
+        {"mirror": "3"},
+        ["shadow", "3"],
+    ):
+        with pytest.raises(RolloutError):
+            Rollout.parse(bad)
+    with pytest.raises(RepositoryError, match="percent"):
+        parse_load_config('{"rollout": {"canary": {"version": "3", "percent": -1}}}')
+
+
+def test_a_sticky_caller_always_lands_on_the_same_side() -> None:
+    canary = Canary("3", 30.0, "x-caller")
+    callers = [f"caller-{i}" for i in range(2000)]
+    sides = [canary.takes(c, draw=0.0) for c in callers]
+    # Whatever the draw, a caller's side is its own: the same every time.
+    assert sides == [canary.takes(c, draw=99.9) for c in callers]
+    assert 0.25 < sum(sides) / len(sides) < 0.35
+    # Without a caller, the draw decides.
+    assert canary.takes(None, draw=29.9) and not canary.takes(None, draw=30.0)
 
 
 def test_only_positive_integer_folders_are_versions_in_numeric_order(tmp_path: Path) -> None:
