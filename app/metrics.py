@@ -119,6 +119,13 @@ VERSION_STATE = Gauge(
     [*VERSION, "state"],
     multiprocess_mode="max",
 )
+VERSION_ARM = Gauge(
+    "rnn_classifier_model_arm",
+    "1 for the part a served model version plays: live (answers requests that name no version), "
+    "canary or shadow (on trial in a rollout), named (answers only requests that name it)",
+    [*VERSION, "arm"],
+    multiprocess_mode="max",
+)
 PER_VERSION = (
     INFERENCE_LATENCY,
     QUEUE_LATENCY,
@@ -131,6 +138,7 @@ PER_VERSION = (
     UNKNOWN_SHARE_TRAINED,
     TOP_PROBABILITY,
     VERSION_STATE,
+    VERSION_ARM,
 )
 # Per (model, live version, shadow version) while a shadow rollout runs (app/infer/shadow.py).
 SHADOW_PAIR = ["model", "live", "shadow"]
@@ -164,6 +172,11 @@ LOAD_DURATION = Histogram(
     "Time to load, verify (known answers) and warm up a model version, refused ones included",
     ["model"],
     buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+ROLLOUT_ABORTS = Counter(
+    "rnn_classifier_rollout_aborts_total",
+    "Rollouts aborted by their guard (label agreement below its minimum)",
+    ["model"],
 )
 LOAD_FAILURES = Counter(
     "rnn_classifier_model_load_failures_total",

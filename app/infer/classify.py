@@ -116,7 +116,7 @@ async def classify_texts(
     sequences = [item.ids for item in encoded]
     probabilities = await loaded.runner.submit(sequences, client_gone)
     if loaded.shadow is not None:
-        loaded.shadow.offer(sequences, probabilities)
+        loaded.shadow.offer(texts, probabilities)
     best: list[int] = probabilities.argmax(axis=1).tolist()
     classified = Classified(loaded.ref, loaded.artifacts.labels, encoded, probabilities, best)
     _count(loaded, best, classified)

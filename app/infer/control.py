@@ -16,9 +16,10 @@ import ctypes.util
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app import metrics
 from app.core.artifacts import ArtifactError, verify_artifacts
@@ -96,6 +97,10 @@ class ModelControl:
         # Folders refused (or incomplete) as they are now: not retried until their files change.
         self._refused: dict[Path, tuple[tuple[str, int, int], ...]] = {}
         self.on_change: Callable[[], None] = lambda: None  # after every convergence
+        # Rollouts aborted (by an admin or a guard), by model: while the per-model file still
+        # names one, its version stays out, or the next poll would bring it back (as live).
+        self._aborted: dict[str, Rollout] = {}
+        registry.on_guard_tripped = self._guard_tripped
 
     # ------------------------------------------------------------ what is wanted
 
@@ -136,8 +141,7 @@ class ModelControl:
             return
         for name in names:
             try:
-                wanted = self.wanted(name, complete_only=self._polling)
-                await self.converge(name, wanted, self._file_rollout(name, wanted))
+                await self.converge(name, *self._configured(name, self._polling))
             except RepositoryError as exc:
                 self._problems[(name, "")] = str(exc)
                 log.error("model %s not served: %s", name, exc)
@@ -146,15 +150,42 @@ class ModelControl:
     def _polling(self) -> bool:
         return self.settings.model_control == "poll"
 
-    def _file_rollout(self, name: str, wanted: list[VersionFolder]) -> Rollout:
-        """The per-model file's rollout, when the version it names is among `wanted` (in poll
-        mode one still being written is not: until it is complete, there is no rollout)."""
-        rollout = self.source.rollout(name)
+    def _configured(self, name: str, complete_only: bool) -> tuple[list[VersionFolder], Rollout]:
+        """What the per-model file asks for: the versions and the rollout, the rollout only when
+        the version it names is among them (in poll mode one still being written is not: until it
+        is complete, there is no rollout), and neither an aborted rollout nor its version."""
+        wanted, rollout = self.wanted(name, complete_only=complete_only), self.source.rollout(name)
+        aborted = self._aborted.get(name)
+        if aborted is not None and aborted == rollout:
+            return [f for f in wanted if f.version != aborted.version], Rollout()
+        self._aborted.pop(name, None)
         problem = _rollout_problem(name, rollout, wanted)
         if problem:
             log.warning("%s: no rollout for now", problem)
-            return Rollout()
-        return rollout
+            return wanted, Rollout()
+        return wanted, rollout
+
+    def _guard_tripped(self, name: str, reason: str) -> None:
+        """A rollout's guard saw too little agreement: abort it, as an admin's abort would."""
+        rollout = self.registry.rollout(name)
+        log.error("rollout %s of %s aborted by its guard: %s", rollout.to_json(), name, reason)
+        metrics.ROLLOUT_ABORTS.labels(name).inc()
+        self._background(self._abort(name, rollout))
+
+    async def _abort(self, name: str, rollout: Rollout) -> None:
+        self._aborted[name] = rollout
+        served = {v.ref.version for v in self.registry.versions(name)} - {rollout.version}
+        try:
+            await self.converge(
+                name, [f for f in self.source.versions(name) if f.version in served], Rollout()
+            )
+        except RepositoryError as exc:
+            log.error("aborting the rollout of %s: %s", name, exc)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._retirements.add(task)
+        task.add_done_callback(self._retirements.discard)
 
     async def converge(
         self, name: str, wanted: list[VersionFolder], rollout: Rollout | None = None
@@ -261,8 +292,7 @@ class ModelControl:
                 continue
             for name in names:
                 try:
-                    wanted = self.wanted(name, complete_only=True)
-                    await self.converge(name, wanted, self._file_rollout(name, wanted))
+                    await self.converge(name, *self._configured(name, complete_only=True))
                 except RepositoryError as exc:
                     log.error("model %s: %s", name, exc)
             for gone in set(self.registry.names()) - set(names):
@@ -275,15 +305,21 @@ class ModelControl:
         asked rollout (default: the model's own); ControlError if one is refused (the versions
         and routing of before stay) or there is none."""
         try:
-            wanted = self.wanted(check_name(name), asked.policy)
-            rollout = asked.rollout or self.source.rollout(name)
+            if asked == AS_CONFIGURED:  # the per-model file, an aborted rollout left out
+                wanted, rollout = self._configured(check_name(name), complete_only=False)
+            else:
+                wanted = self.wanted(check_name(name), asked.policy)
+                rollout = asked.rollout if asked.rollout is not None else self.source.rollout(name)
         except RepositoryError as exc:
             raise ControlError(str(exc)) from exc
-        aborted = self.registry.rollout(name).version
-        if asked.rollout == Rollout() and asked.policy is None and aborted is not None:
+        running = self.registry.rollout(name)
+        if asked.rollout == Rollout() and asked.policy is None and running.version is not None:
             # An abort: the version on trial goes, the live one answers everything again.
-            wanted = [f for f in wanted if f.version != aborted]
-            log.info("rollout of %s aborted: version %s is unloaded", name, aborted)
+            wanted = [f for f in wanted if f.version != running.version]
+            self._aborted[name] = running
+            log.info("rollout of %s aborted: version %s is unloaded", name, running.version)
+        elif asked != AS_CONFIGURED:
+            self._aborted.pop(name, None)
         if not wanted:
             raise ControlError(f"no version of model {name!r} matches its version_policy")
         problem = _rollout_problem(name, rollout, wanted)

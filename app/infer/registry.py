@@ -9,12 +9,14 @@ Touched on the event loop only.
 """
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 
 from app.infer.errors import InvalidInput, NotReady, UnknownModel
 from app.infer.shadow import Shadowing
 from app.infer.version import LoadedVersion
+from app.infer.version_metrics import Arm
 from app.repository.layout import version_sort_key
 from app.repository.rollout import Rollout
 
@@ -28,6 +30,8 @@ class ModelRegistry:
         self._rollouts: dict[str, Rollout] = {}
         self.not_ready_reason = "model not loaded yet"
         self._draw = random.Random()
+        # Called with (model, why) when a rollout's guard trips: control aborts the rollout.
+        self.on_guard_tripped: Callable[[str, str], None] = lambda name, reason: None
 
     def __bool__(self) -> bool:
         return bool(self._models)
@@ -93,22 +97,43 @@ class ModelRegistry:
         return loaded[trial]
 
     def shadowing(self, name: str) -> Shadowing | None:
-        live = self.live(name)
-        return live.shadow if live is not None else None
+        """The comparison of the rollout under way, if there is one."""
+        for version in self.versions(name):
+            if version.shadow is not None:
+                return version.shadow
+        return None
 
     def _attach_shadow(self, name: str, removed: LoadedVersion | None = None) -> None:
-        """The live version of `name` feeds the shadow while a shadow rollout runs; every other
-        version (and one just removed) feeds none."""
-        live = self.live(name)
-        shadow = self.trial(name) if self.rollout(name).shadow else None
+        """Who feeds a comparison: the live version in a shadow rollout (the shadow scores), the
+        candidate in a guarded canary (the live version scores); no other version (and not one
+        just removed). A comparison that no longer fits the routing is stopped."""
+        rollout, live, trial = self.rollout(name), self.live(name), self.trial(name)
+        answering, scoring = None, None
+        if trial is not None and live is not None and rollout.shadow is not None:
+            answering, scoring = live, trial
+        elif trial is not None and live is not None and rollout.guard is not None:
+            answering, scoring = trial, live
         for version in [*self.versions(name), *([removed] if removed else [])]:
             current = version.shadow
-            keep = version is live and shadow is not None
-            if current is not None and (not keep or current.shadow is not shadow):
+            wanted = version is answering
+            if current is not None and (not wanted or current.scoring is not scoring):
                 current.stop()
                 version.shadow = None
-            if keep and version.shadow is None and shadow is not None:
-                version.shadow = Shadowing(version, shadow)
+            if wanted and version.shadow is None and scoring is not None and live and trial:
+                pair = (name, live.ref.version, trial.ref.version)
+                version.shadow = Shadowing(
+                    version, scoring, pair, rollout.guard, partial(self.on_guard_tripped, name)
+                )
+        self._publish_arms(name, live, trial)
+
+    def _publish_arms(
+        self, name: str, live: LoadedVersion | None, trial: LoadedVersion | None
+    ) -> None:
+        arm: Arm = "shadow" if self.rollout(name).shadow else "canary"
+        for version in self.versions(name):
+            version.metrics.set_arm(
+                "live" if version is live else arm if version is trial else "named"
+            )
 
     def resolve(
         self,

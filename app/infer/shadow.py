@@ -1,16 +1,20 @@
-"""Shadow scoring: what the live version answered, scored by the shadow version too, off the
-request's path, and compared.
+"""Shadow scoring: what one version answered, scored by another too, off the request's path, and
+compared. In a shadow rollout the live version answers and the shadow scores; in a guarded
+canary the candidate answers and the live version scores, so its agreement can be watched too.
 
 The request has its answer before anything here runs: `offer` only queues the texts (bounded;
-when the shadow falls behind, texts are dropped and counted, so it never slows the live
-version). One task per (live, shadow) pair sends them through the shadow version's own queue
-and engine, and counts per pair: texts compared and dropped, label agreement, and the
-difference of the top probability. It holds the shadow version until stopped, so the version is
-not freed while texts for it are queued.
+when the scorer falls behind, texts are dropped and counted, so it never slows the answering
+version). One task per pair sends them through the scoring version's own queue and engine, and
+counts per (model, live, shadow or candidate): texts compared and dropped, label agreement, and
+the difference of the top probability. With a guard, agreement over the last `over_texts`
+compared texts below `min_agreement` calls `on_tripped` once. It holds the scoring version
+until stopped, so that version is not freed while texts for it are queued.
 """
 
 import asyncio
 import logging
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +22,7 @@ import numpy as np
 from app import metrics
 from app.infer.errors import InferError
 from app.infer.version import LoadedVersion
+from app.repository.rollout import Guard
 
 log = logging.getLogger(__name__)
 
@@ -48,52 +53,77 @@ class ShadowFigures:
 
 
 class Shadowing:
-    def __init__(self, live: LoadedVersion, shadow: LoadedVersion) -> None:
-        self.live, self.shadow = live, shadow
+    def __init__(
+        self,
+        answering: LoadedVersion,
+        scoring: LoadedVersion,
+        pair: tuple[str, str, str],
+        guard: Guard | None = None,
+        on_tripped: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        """`pair`: (model, live version, shadow or candidate version), the metrics' labels."""
+        self.answering, self.scoring = answering, scoring
         self.figures = ShadowFigures()
-        pair = (live.ref.name, live.ref.version, shadow.ref.version)
         self._compared = metrics.SHADOW_TEXTS.labels(*pair, "compared")
         self._dropped = metrics.SHADOW_TEXTS.labels(*pair, "dropped")
         self._agreed = metrics.SHADOW_AGREEMENT.labels(*pair)
         self._difference = metrics.SHADOW_DIFFERENCE.labels(*pair)
         self._difference_max = metrics.SHADOW_DIFFERENCE_MAX.labels(*pair)
-        self._queue: asyncio.Queue[tuple[list[list[int]], np.ndarray]] = asyncio.Queue(
-            QUEUED_REQUESTS
-        )
-        shadow.acquire()
+        self._guard, self._on_tripped = guard, on_tripped
+        self._recent: deque[bool] = deque(maxlen=guard.over_texts if guard else 1)
+        self._queue: asyncio.Queue[tuple[list[str], np.ndarray]] = asyncio.Queue(QUEUED_REQUESTS)
+        scoring.acquire()
         self._task = asyncio.get_running_loop().create_task(self._score_forever())
 
-    def offer(self, sequences: list[list[int]], probabilities: np.ndarray) -> None:
-        """Queue a request's texts and the live version's probabilities; drop them when full."""
+    def offer(self, texts: list[str], probabilities: np.ndarray) -> None:
+        """Queue a request's texts and the answering version's probabilities; drop them when
+        full. The texts, not their ids: the scoring version has a vocabulary of its own."""
         try:
-            self._queue.put_nowait((sequences, probabilities))
+            self._queue.put_nowait((texts, probabilities))
         except asyncio.QueueFull:
-            self._drop(len(sequences))
+            self._drop(len(texts))
 
     def stop(self) -> None:
-        """No more comparisons: what is queued is dropped uncounted, the shadow version let go."""
+        """No more comparisons: what is queued is dropped uncounted, the scoring version let go."""
         self._task.cancel()
-        self.shadow.release()
+        self.scoring.release()
 
     def _drop(self, texts: int) -> None:
         self.figures.dropped += texts
         self._dropped.inc(texts)
 
     async def _score_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            sequences, live = await self._queue.get()
-            try:
-                shadowed = await self.shadow.runner.submit(sequences)
-            except InferError as exc:  # its queue is full, or the batch failed: not compared
-                log.info("shadow %s dropped %d texts: %s", self.shadow.ref, len(sequences), exc)
-                self._drop(len(sequences))
+            texts, live = await self._queue.get()
+            # Tokenized off the event loop, which the answering version's requests need.
+            sequences = await loop.run_in_executor(self.scoring.tokenizer_pool, self._encode, texts)
+            if sequences is None:
+                self._drop(len(texts))
                 continue
-            self._compare(live, shadowed)
+            try:
+                scored = await self.scoring.runner.submit(sequences)
+            except InferError as exc:  # its queue is full, or the batch failed: not compared
+                log.info("%s dropped %d shadowed texts: %s", self.scoring.ref, len(texts), exc)
+                self._drop(len(texts))
+                continue
+            self._compare(live, scored)
+
+    def _encode(self, texts: list[str]) -> list[list[int]] | None:
+        """The texts as the scoring version reads them; None if its rules refuse one."""
+        sequences = []
+        for text in texts:
+            item = self.scoring.rules.encode(text)
+            if isinstance(item, str):
+                return None
+            sequences.append(item.ids)
+        return sequences
 
     def _compare(self, live: np.ndarray, shadowed: np.ndarray) -> None:
         rows = np.arange(len(live))
         best = live.argmax(axis=1)
-        agreed = int((shadowed.argmax(axis=1) == best).sum())
+        same = shadowed.argmax(axis=1) == best
+        agreed = int(same.sum())
         differences = np.abs(live[rows, best] - shadowed[rows, best])
         figures = self.figures
         figures.compared += len(live)
@@ -105,3 +135,19 @@ class Shadowing:
         for difference in differences.tolist():
             self._difference.observe(difference)
         self._difference_max.set(figures.difference_max)
+        if self._guard is not None:
+            self._watch(same.tolist(), self._guard)
+
+    def _watch(self, same: list[bool], guard: Guard) -> None:
+        was_full = len(self._recent) == guard.over_texts
+        self._recent.extend(same)
+        if len(self._recent) < guard.over_texts:
+            return
+        agreement = sum(self._recent) / guard.over_texts
+        if agreement < guard.min_agreement:
+            self._guard = None  # trips once
+            self._on_tripped(
+                f"label agreement {agreement:.3f} over the last {guard.over_texts} texts is "
+                f"below the guard's {guard.min_agreement}"
+                + ("" if was_full else " (the first full window)")
+            )

@@ -10,6 +10,8 @@ from app import metrics
 
 State = Literal["loading", "ready", "unloading"]
 STATES: tuple[State, ...] = ("loading", "ready", "unloading")
+Arm = Literal["live", "canary", "shadow", "named"]
+ARMS: tuple[Arm, ...] = ("live", "canary", "shadow", "named")
 
 
 class VersionMetrics:
@@ -24,6 +26,7 @@ class VersionMetrics:
         self.unknown_share: Histogram = metrics.UNKNOWN_SHARE.labels(*self.labels)
         self.top_probability: Histogram = metrics.TOP_PROBABILITY.labels(*self.labels)
         self._predictions: dict[str, Counter] = {}
+        self._arm_set = False
 
     def prediction(self, label: str) -> Counter:
         child = self._predictions.get(label)
@@ -42,6 +45,11 @@ class VersionMetrics:
         for each in STATES:
             metrics.VERSION_STATE.labels(*self.labels, each).set(1 if each == state else 0)
 
+    def set_arm(self, arm: Arm) -> None:
+        self._arm_set = True
+        for each in ARMS:
+            metrics.VERSION_ARM.labels(*self.labels, each).set(1 if each == arm else 0)
+
     def remove(self) -> None:
         """Every series of this version, gone from /metrics. With several workers the values
         also stay in the shared files, which `metrics.render` filters instead: the removal then
@@ -55,5 +63,9 @@ class VersionMetrics:
                 elif family is metrics.VERSION_STATE:
                     for state in STATES:
                         family.remove(*self.labels, state)
+                elif family is metrics.VERSION_ARM:
+                    if self._arm_set:
+                        for arm in ARMS:
+                            family.remove(*self.labels, arm)
                 else:
                     family.remove(*self.labels)

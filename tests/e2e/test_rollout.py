@@ -2,19 +2,27 @@
 answering it, a canary that takes its share of callers (sticky per caller), and the admin calls
 that abort or promote it without a failed request."""
 
+import csv
 import json
+import random
+import shutil
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import tritonclient.http as triton
 
-from tests.support.artifacts import TEXTS, make_repository
+from tests.support.artifacts import BUNDLED_MODEL, ROOT, TEXTS, make_repository
 from tests.support.metrics import metric
 from tests.support.servers import Server, start_server, stop_server
+from tests.support.training import TINY
+from training.train import main as train
 
 ADMIN = {"Authorization": "Bearer adm1n"}
 EXPLICIT = {"MODEL_CONTROL": "explicit", "ADMIN_API_KEY": "adm1n"}
@@ -68,8 +76,11 @@ def shadowed(tmp_path: Path) -> Iterator[Server]:
 def test_a_shadow_scores_every_live_request_and_answers_none(shadowed: Server) -> None:
     texts = [f"{text} {i}" for i in range(10) for text in TEXTS]
     live = [classify(shadowed, texts[i : i + 4]) for i in range(0, len(texts), 4)]
-    # The live version (the highest other than the shadow) answered every request.
+    # The live version (the highest other than the shadow) answered every request, exactly as
+    # it answers when asked by name.
     assert {version_of(answer) for answer in live} == {"1"}
+    by_name = [classify(shadowed, texts[i : i + 4], version="1") for i in range(0, len(texts), 4)]
+    assert [a["results"] for a in live] == [a["results"] for a in by_name]
     # What the shadow would have said, asked for explicitly (its own figures must agree).
     shadow = [classify(shadowed, texts[i : i + 4], version="7") for i in range(0, len(texts), 4)]
     agreed = sum(
@@ -82,23 +93,26 @@ def test_a_shadow_scores_every_live_request_and_answers_none(shadowed: Server) -
         state = rollout_state(shadowed)
         comparison = state["shadow"]
         assert isinstance(comparison, dict)
-        if comparison["texts_compared"] + comparison["texts_dropped"] >= len(texts):
+        if comparison["texts_compared"] + comparison["texts_dropped"] >= 2 * len(texts):
             break
         assert time.monotonic() < deadline, comparison
         time.sleep(0.1)
     assert state["setting"] == {"shadow": "7"} and state["live"] == "1"
     assert comparison["texts_dropped"] == 0, comparison  # 10 small requests: never behind
-    assert comparison["texts_compared"] == len(texts)
+    assert comparison["texts_compared"] == 2 * len(texts)  # the requests by name too
     assert 0 < agreed < len(texts)
     assert comparison["label_agreement"] == pytest.approx(agreed / len(texts))
     assert 0 < comparison["top_probability_difference_max"] <= 1
     # Labels as exposed: in name order.
     compared = 'live="1",model="alpha",outcome="compared",shadow="7"'
-    assert metric(shadowed.base_url, f"rnn_classifier_shadow_texts_total{{{compared}}}") == len(
+    assert metric(shadowed.base_url, f"rnn_classifier_shadow_texts_total{{{compared}}}") == 2 * len(
         texts
     )
     agreement = 'rnn_classifier_shadow_agreement_total{live="1",model="alpha",shadow="7"}'
-    assert metric(shadowed.base_url, agreement) == agreed
+    assert metric(shadowed.base_url, agreement) == 2 * agreed
+    arm = 'rnn_classifier_model_arm{{arm="{}",model="alpha",version="{}"}}'
+    assert metric(shadowed.base_url, arm.format("live", "1")) == 1
+    assert metric(shadowed.base_url, arm.format("shadow", "7")) == 1
 
 
 @pytest.fixture
@@ -116,16 +130,20 @@ def test_a_canary_takes_its_share_sticks_to_its_callers_and_can_be_aborted(
     explicit: Server,
 ) -> None:
     assert version_of(classify(explicit, ["funny"])) == "1"
-    canary = {"version": "2", "percent": 30, "sticky_header": "X-Caller"}
+    canary = {"version": "2", "percent": 10, "sticky_header": "X-Caller"}
     load(explicit, {"version_policy": ALL_VERSIONS, "rollout": {"canary": canary}})
     assert rollout_state(explicit)["live"] == "1"
-    # Without the header: each request drawn on its own; 400 draws at 30% land in 20-40% but
-    # for a chance of about 1 in 100,000.
-    counted = Counter(version_of(classify(explicit, ["funny"])) for _ in range(400))
-    assert set(counted) == {"1", "2"} and 0.2 < counted["2"] / 400 < 0.4, counted
+    # Without the header: each request drawn on its own; 2,000 draws at 10% land in 7-13% but
+    # for a chance of about 1 in 100,000 (4.5 standard deviations).
+    with httpx.Client(base_url=explicit.base_url) as client:
+        counted = Counter(
+            version_of(client.post("/classify", json={"texts": ["funny"]}).json())
+            for _ in range(2000)
+        )
+    assert set(counted) == {"1", "2"} and 0.07 < counted["2"] / 2000 < 0.13, counted
     # With it: a caller always gets the same version, and callers split by the share too.
     sides = {}
-    for caller in range(60):
+    for caller in range(100):
         got = {
             version_of(classify(explicit, ["funny"], headers={"X-Caller": f"team-{caller}"}))
             for _ in range(3)
@@ -159,3 +177,123 @@ def test_a_rollout_must_name_a_version_the_policy_loads(explicit: Server) -> Non
     with pytest.raises(triton.InferenceServerException, match="percent"):
         client.load_model("alpha", headers=ADMIN, config=bad)
     assert version_of(classify(explicit, ["funny"])) == "1"  # still served as before
+
+
+def reviews(count: int) -> list[str]:
+    with (ROOT / "data" / "rotten_tomatoes.csv").open(newline="", encoding="utf-8") as f:
+        return [row["text"] for _, row in zip(range(count), csv.DictReader(f), strict=False)]
+
+
+def feed(server: Server, texts: list[str]) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        for start in range(0, len(texts), 10):
+            answer = client.post("/classify", json={"texts": texts[start : start + 10]})
+            assert answer.status_code == 200, answer.text
+
+
+def wait_for(server: Server, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The model's entry in GET /models once `done` holds (bounded: the background scoring)."""
+    deadline = time.monotonic() + 60
+    while True:
+        (model,) = httpx.get(server.base_url + "/models").json()["models"]
+        if done(model):
+            return model
+        assert time.monotonic() < deadline, model
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def shuffled_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained on the bundled reviews with their labels shuffled."""
+    root = tmp_path_factory.mktemp("shuffled")
+    rows = list(csv.DictReader((ROOT / "data" / "rotten_tomatoes.csv").open(encoding="utf-8")))
+    labels = [row["label"] for row in rows]
+    random.Random(0).shuffle(labels)
+    data = root / "shuffled.csv"
+    with data.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows((row["text"], label) for row, label in zip(rows, labels, strict=True))
+    train(["--data", str(data), "--limit", "2000", *TINY, "--out", str(root / "model")])
+    return root / "model"
+
+
+def guarded_server(trial: Path, tmp_path: Path) -> Server:
+    """alpha 1: the bundled model, live; 2: `trial`, its shadow, guarded."""
+    repository = tmp_path / "repo"
+    shutil.copytree(BUNDLED_MODEL, repository / "alpha" / "1")
+    shutil.copytree(trial, repository / "alpha" / "2")
+    guard = {"min_agreement": 0.9, "over_texts": 200}
+    setting = {"version_policy": ALL_VERSIONS, "rollout": {"shadow": "2", "guard": guard}}
+    (repository / "alpha" / "model.json").write_text(json.dumps(setting))
+    env = {"MODEL_REPOSITORY": str(repository), "MODEL_CONTROL": "poll", "POLL_INTERVAL_S": "0.2"}
+    return start_server(env)
+
+
+def test_a_copy_of_the_live_version_agrees_fully_and_its_guard_never_trips(
+    tmp_path: Path,
+) -> None:
+    server = guarded_server(BUNDLED_MODEL, tmp_path)
+    try:
+        texts = reviews(400)
+        feed(server, texts)
+        model = wait_for(server, lambda m: m["rollout"]["shadow"]["texts_compared"] >= 400)
+        shadow = model["rollout"]["shadow"]
+        assert shadow["label_agreement"] == 1.0 and shadow["top_probability_difference_max"] < 1e-5
+        # Still running: both versions served, the rollout in force.
+        assert model["rollout"]["setting"]["shadow"] == "2"
+        assert {v["state"] for v in model["versions"]} == {"READY"}
+    finally:
+        stop_server(server)
+
+
+def test_the_guard_aborts_a_version_trained_on_shuffled_labels(
+    shuffled_model: Path, tmp_path: Path
+) -> None:
+    server = guarded_server(shuffled_model, tmp_path)
+    try:
+        feed(server, reviews(400))
+        model = wait_for(server, lambda m: m["rollout"] is None)
+        states = {v["version"]: v["state"] for v in model["versions"]}
+        assert states["1"] == "READY" and states["2"] != "READY", states
+        assert metric(server.base_url, 'rnn_classifier_rollout_aborts_total{model="alpha"}') == 1
+        # The live version answers everything, and the next polls do not bring version 2 back.
+        time.sleep(1.5)  # a few POLL_INTERVAL_S, not a timing assertion
+        assert {version_of(classify(server, ["funny"])) for _ in range(20)} == {"1"}
+    finally:
+        stop_server(server)
+    assert "aborted by its guard: label agreement" in server.output()
+
+
+def test_promote_and_abort_fail_no_request_of_16_concurrent_clients(explicit: Server) -> None:
+    failures: list[str] = []
+    answered: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=explicit.base_url) as client:
+            while not stop.is_set():
+                response = client.post("/classify", json={"texts": TEXTS})
+                if response.status_code != 200:
+                    failures.append(response.text)
+                else:
+                    answered[version_of(response.json())] += 1
+
+    canary = {
+        "version_policy": ALL_VERSIONS,
+        "rollout": {"canary": {"version": "2", "percent": 50}},
+    }
+    promote = {"version_policy": {"latest": {"num_versions": 1}}, "rollout": {}}
+    back = {"version_policy": {"specific": {"versions": [1]}}, "rollout": {}}
+    with ThreadPoolExecutor(16) as pool:
+        for _ in range(16):
+            pool.submit(client_loop)
+        for _ in range(3):
+            load(explicit, canary)
+            load(explicit, {"rollout": {}})  # abort
+            load(explicit, canary)
+            load(explicit, promote)
+            load(explicit, back)
+        stop.set()
+    assert not failures, failures[:3]
+    assert answered["1"] and answered["2"], answered
