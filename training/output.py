@@ -76,8 +76,10 @@ def save(
     validation: list[str],
     config: TrainConfig,
     report: dict[str, Any],
+    as_shadow: bool = False,
 ) -> Path:
-    """Write to `out`, or as the next version of the model in `repository`; where it went."""
+    """Write to `out`, or as the next version of the model in `repository` (`as_shadow`: the
+    shadow of its live version); where it went."""
 
     def write_to(folder: Path) -> None:
         write(folder, model, tokenizer, labels, validation, config, report)
@@ -85,4 +87,4 @@ def save(
     if repository is None:
         write_to(out)
         return out
-    return write_version(repository, report["name"], write_to).path
+    return write_version(repository, report["name"], write_to, as_shadow).path

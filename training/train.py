@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="write the next version of --name into this model repository (MODEL_REPOSITORY)",
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="with --repository: publish the version as the shadow of the model's live version "
+        "(model.json loads both; the live one keeps answering) instead of as its live version",
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
     parser.add_argument(
         "--name", help="model name reported by the service (default: from the data file)"
@@ -75,7 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--limit", type=int, help="use only the first N examples (smoke tests)")
     add_config_flags(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.shadow and args.repository is None:
+        parser.error("--shadow publishes into a model repository: give --repository")
+    return args
 
 
 @dataclass
@@ -262,7 +271,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     validation = [e.text for e in prepared.splits["validation"]]
     out = save(
-        args.out, args.repository, served, tokenizer, prepared.labels, validation, config, report
+        args.out,
+        args.repository,
+        served,
+        tokenizer,
+        prepared.labels,
+        validation,
+        config,
+        report,
+        as_shadow=args.shadow,
     )
 
     print(epoch_table(fitted.history))

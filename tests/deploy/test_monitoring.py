@@ -114,7 +114,13 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     the committed config (interval and target changed) and rules."""
     prometheus = require_system("prometheus", INSTALL_HINT)
     workdir = tmp_path_factory.mktemp("prometheus")
-    server = start_server({"MODEL_DIR": str(make_artifacts(workdir / "model"))})
+    # A repository whose version 2, a copy of version 1, is its shadow: the rollout series too.
+    repository = workdir / "repo"
+    for version in ("1", "2"):
+        make_artifacts(repository / "tiny" / version)
+    setting = {"version_policy": {"all": {}}, "rollout": {"shadow": "2"}}
+    (repository / "tiny" / "model.json").write_text(json.dumps(setting))
+    server = start_server({"MODEL_REPOSITORY": str(repository)})
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(RULES.parent / name) for name in config["rule_files"]]

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import tritonclient.http as triton
 
+from app.repository.layout import RepositoryError
 from tests.support.artifacts import BUNDLED_MODEL, ROOT, TEXTS, make_repository
 from tests.support.metrics import metric
 from tests.support.servers import Server, start_server, stop_server
@@ -297,3 +298,36 @@ def test_promote_and_abort_fail_no_request_of_16_concurrent_clients(explicit: Se
         stop.set()
     assert not failures, failures[:3]
     assert answered["1"] and answered["2"], answered
+
+
+def test_retrain_shadow_canary_promote_as_readme_walks_through(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    tiny = ["--limit", "600", *TINY, "--repository", str(repository), "--name", "alpha"]
+    train(tiny)
+    env = {"MODEL_REPOSITORY": str(repository), "MODEL_CONTROL": "poll", "POLL_INTERVAL_S": "0.2"}
+    server = start_server(env)
+    try:
+        assert version_of(classify(server, ["funny"])) == "1"
+        train([*tiny, "--seed", "14", "--shadow"])  # the retrained version, as the shadow
+        model = wait_for(server, lambda m: m["rollout"] is not None)
+        assert model["rollout"]["setting"] == {"shadow": "2"} and model["rollout"]["live"] == "1"
+        assert {version_of(classify(server, ["funny"])) for _ in range(20)} == {"1"}
+        settings = repository / "alpha" / "model.json"
+        setting = json.loads(settings.read_text())
+        setting["rollout"] = {"canary": {"version": "2", "percent": 50}}
+        settings.write_text(json.dumps(setting))
+        wait_for(server, lambda m: "canary" in (m["rollout"] or {}).get("setting", {}))
+        assert {version_of(classify(server, ["funny"])) for _ in range(100)} == {"1", "2"}
+        settings.write_text(json.dumps({"version_policy": {"latest": {"num_versions": 1}}}))
+        wait_for(server, lambda m: m["rollout"] is None)
+        assert {version_of(classify(server, ["funny"])) for _ in range(20)} == {"2"}
+    finally:
+        stop_server(server)
+
+
+def test_a_shadow_needs_a_live_version_and_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        train(["--limit", "300", *TINY, "--shadow", "--out", str(tmp_path / "m")])
+    with pytest.raises(RepositoryError, match="no version yet"):
+        train(["--limit", "300", *TINY, "--repository", str(tmp_path / "r"), "--shadow"])
+    assert not [p for p in (tmp_path / "r").rglob("*") if p.name.isdigit()]
