@@ -3,24 +3,28 @@ compared. In a shadow rollout the live version answers and the shadow scores; in
 canary the candidate answers and the live version scores, so its agreement can be watched too.
 
 The request has its answer before anything here runs: `offer` only queues the texts (bounded;
-when the scorer falls behind, texts are dropped and counted, so it never slows the answering
-version). One task per pair sends them through the scoring version's own queue and engine, and
-counts per (model, live, shadow or candidate): texts compared and dropped, label agreement, and
-the difference of the top probability. With a guard, agreement over the last `over_texts`
+when the scorer falls behind, texts are dropped and counted). The scoring runs the scoring
+version's engine on a thread of its own at the lowest CPU priority (nice 19), never on the event
+loop and never in the answering version's queue: while the answering version keeps the CPU busy
+the kernel gives the scorer next to nothing, its queue fills and it sheds, so it does not slow
+the answers; idle CPU is what it scores with. Counted per (model, live, shadow or candidate):
+texts compared and dropped, label agreement, and the difference of the top probability. With a guard, agreement over the last `over_texts`
 compared texts below `min_agreement` calls `on_tripped` once. It holds the scoring version
 until stopped, so that version is not freed while texts for it are queued.
 """
 
 import asyncio
 import logging
+import os
+import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from app import metrics
-from app.infer.errors import InferError
 from app.infer.version import LoadedVersion
 from app.repository.rollout import Guard
 
@@ -28,6 +32,15 @@ log = logging.getLogger(__name__)
 
 # Requests waiting for the shadow: past this, new ones are dropped (counted).
 QUEUED_REQUESTS = 64
+LOWEST_PRIORITY = 19
+
+
+def _lowest_priority() -> None:
+    """The calling thread at the lowest CPU priority (Linux: nice is per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+    except OSError as exc:  # not Linux, or refused: it still runs, at normal priority
+        log.warning("shadow scoring at normal CPU priority: %s", exc)
 
 
 @dataclass
@@ -72,6 +85,10 @@ class Shadowing:
         self._guard, self._on_tripped = guard, on_tripped
         self._recent: deque[bool] = deque(maxlen=guard.over_texts if guard else 1)
         self._queue: asyncio.Queue[tuple[list[str], np.ndarray]] = asyncio.Queue(QUEUED_REQUESTS)
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix="shadow", initializer=_lowest_priority
+        )
+        self._batch_texts = scoring.settings.max_batch_size
         scoring.acquire()
         self._task = asyncio.get_running_loop().create_task(self._score_forever())
 
@@ -86,6 +103,7 @@ class Shadowing:
     def stop(self) -> None:
         """No more comparisons: what is queued is dropped uncounted, the scoring version let go."""
         self._task.cancel()
+        self._thread.shutdown(wait=False, cancel_futures=True)
         self.scoring.release()
 
     def _drop(self, texts: int) -> None:
@@ -95,19 +113,39 @@ class Shadowing:
     async def _score_forever(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            texts, live = await self._queue.get()
-            # Tokenized off the event loop, which the answering version's requests need.
-            sequences = await loop.run_in_executor(self.scoring.tokenizer_pool, self._encode, texts)
-            if sequences is None:
-                self._drop(len(texts))
+            # What is queued, up to a batch's worth of texts, in one forward pass.
+            waiting = [await self._queue.get()]
+            texts = len(waiting[0][0])
+            while not self._queue.empty() and texts < self._batch_texts:
+                waiting.append(self._queue.get_nowait())
+                texts += len(waiting[-1][0])
+            requests = [request_texts for request_texts, _ in waiting]
+            scored = await loop.run_in_executor(self._thread, self._score, requests)
+            for (request_texts, answered), probabilities in zip(waiting, scored, strict=True):
+                if probabilities is None:
+                    self._drop(len(request_texts))
+                else:
+                    self._compare(answered, probabilities)
+
+    def _score(self, requests: list[list[str]]) -> list[np.ndarray | None]:
+        """Each request's probabilities from the scoring version (None: not scored), the texts
+        tokenized with its own vocabulary and rules. On the shadow thread."""
+        encoded = [self._encode(texts) for texts in requests]
+        sequences = [ids for request in encoded if request is not None for ids in request]
+        try:
+            probabilities = self.scoring.engine.predict(sequences) if sequences else None
+        except Exception:  # the shadow failing must not touch the live answers
+            log.exception("shadow scoring by %s failed", self.scoring.ref)
+            return [None] * len(requests)
+        scored: list[np.ndarray | None] = []
+        start = 0
+        for request in encoded:
+            if request is None or probabilities is None:
+                scored.append(None)
                 continue
-            try:
-                scored = await self.scoring.runner.submit(sequences)
-            except InferError as exc:  # its queue is full, or the batch failed: not compared
-                log.info("%s dropped %d shadowed texts: %s", self.scoring.ref, len(texts), exc)
-                self._drop(len(texts))
-                continue
-            self._compare(live, scored)
+            scored.append(probabilities[start : start + len(request)])
+            start += len(request)
+        return scored
 
     def _encode(self, texts: list[str]) -> list[list[int]] | None:
         """The texts as the scoring version reads them; None if its rules refuse one."""
