@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 from engines import seconds_per_text
-from servers import BENCH, ROOT, code_version, cpu_model, loadavg, log, shown_path
+from servers import BENCH, ROOT, code_version, cpu_model, loadavg, log, shown_path, write_results
 
 from app.core.artifacts import load_artifacts
 from app.core.ngrams import HASHING
@@ -100,8 +100,7 @@ def main() -> None:
         "|---:|---:|---:|---:|---|",
         *rows,
     ]
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    log(f"wrote {shown_path(args.output)}")
+    write_results(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -41,11 +41,11 @@ from servers import (
     ensure_wrk,
     free_port,
     loadavg,
-    shown_path,
     log,
     start_server,
     stop_process_group,
     wait_ready,
+    write_results,
 )
 
 from app.core.artifacts import load_artifacts, save_artifacts
@@ -217,8 +217,7 @@ def write_report(
         "|---|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    log(f"wrote {shown_path(args.output)}")
+    write_results(args.output, lines)
 
 
 if __name__ == "__main__":

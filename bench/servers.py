@@ -128,6 +128,12 @@ def shown_path(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def write_results(path: Path, lines: list[str]) -> None:
+    """A results page of markdown lines, and where it went, in the log."""
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    log(f"wrote {shown_path(path)}")
+
+
 # ---------------------------------------------------------------- servers
 
 

@@ -115,8 +115,8 @@ async def classify_texts(
     encoded = await encode_texts_off_loop(loaded, texts, loaded.settings.max_texts_per_request)
     sequences = [item.ids for item in encoded]
     probabilities = await loaded.runner.submit(sequences, client_gone)
-    if loaded.shadow is not None:
-        loaded.shadow.offer(texts, probabilities)
+    if loaded.on_answered is not None:
+        loaded.on_answered(texts, probabilities)
     best: list[int] = probabilities.argmax(axis=1).tolist()
     classified = Classified(loaded.ref, loaded.artifacts.labels, encoded, probabilities, best)
     _count(loaded, best, classified)

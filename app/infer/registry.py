@@ -4,7 +4,8 @@ A request without a version gets the live one: the highest loaded, or while a ro
 version (app/repository/rollout.py), the highest other one, unless the canary sends it to the
 candidate. Without a model, it gets the only one or DEFAULT_MODEL. It holds the version it got
 until it is answered (`use`), so a version that is swapped out or unloaded meanwhile finishes it
-first. A shadow rollout attaches a Shadowing to the live version, which the classify flow feeds.
+first. A shadow rollout (or a guarded canary) sets the answering version's `on_answered` to a
+comparison (app/infer/shadow.py), which the classify flow feeds.
 Touched on the event loop only.
 """
 
@@ -28,6 +29,7 @@ class ModelRegistry:
         self.default_model = default_model
         self._models: dict[str, dict[str, LoadedVersion]] = {}
         self._rollouts: dict[str, Rollout] = {}
+        self._comparisons: dict[str, Shadowing] = {}  # by model, while a rollout compares
         self.not_ready_reason = "model not loaded yet"
         self._draw = random.Random()
         # Called with (model, why) when a rollout's guard trips: control aborts the rollout.
@@ -63,7 +65,7 @@ class ModelRegistry:
         if not loaded:
             self._models.pop(name, None)
         if removed is not None:
-            self._attach_shadow(name, removed)
+            self._attach_shadow(name)
         return removed
 
     # ------------------------------------------------------------ rollouts
@@ -98,32 +100,30 @@ class ModelRegistry:
 
     def shadowing(self, name: str) -> Shadowing | None:
         """The comparison of the rollout under way, if there is one."""
-        for version in self.versions(name):
-            if version.shadow is not None:
-                return version.shadow
-        return None
+        return self._comparisons.get(name)
 
-    def _attach_shadow(self, name: str, removed: LoadedVersion | None = None) -> None:
+    def _attach_shadow(self, name: str) -> None:
         """Who feeds a comparison: the live version in a shadow rollout (the shadow scores), the
-        candidate in a guarded canary (the live version scores); no other version (and not one
-        just removed). A comparison that no longer fits the routing is stopped."""
+        candidate in a guarded canary (the live version scores); no other version. A comparison
+        that no longer fits the routing (or the versions loaded) is stopped."""
         rollout, live, trial = self.rollout(name), self.live(name), self.trial(name)
         answering, scoring = None, None
         if trial is not None and live is not None and rollout.shadow is not None:
             answering, scoring = live, trial
         elif trial is not None and live is not None and rollout.guard is not None:
             answering, scoring = trial, live
-        for version in [*self.versions(name), *([removed] if removed else [])]:
-            current = version.shadow
-            wanted = version is answering
-            if current is not None and (not wanted or current.scoring is not scoring):
-                current.stop()
-                version.shadow = None
-            if wanted and version.shadow is None and scoring is not None and live and trial:
-                pair = (name, live.ref.version, trial.ref.version)
-                version.shadow = Shadowing(
-                    version, scoring, pair, rollout.guard, partial(self.on_guard_tripped, name)
-                )
+        current = self._comparisons.get(name)
+        if current is not None and (current.answering, current.scoring) != (answering, scoring):
+            current.answering.on_answered = None
+            current.stop()
+            del self._comparisons[name]
+        if answering is not None and scoring is not None and name not in self._comparisons:
+            assert live is not None and trial is not None
+            pair = (name, live.ref.version, trial.ref.version)
+            tripped = partial(self.on_guard_tripped, name)
+            comparison = Shadowing(answering, scoring, pair, rollout.guard, tripped)
+            self._comparisons[name] = comparison
+            answering.on_answered = comparison.offer
         self._publish_arms(name, live, trial)
 
     def _publish_arms(

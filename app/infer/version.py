@@ -7,10 +7,12 @@ Before it serves, a version must give the known answers (app/infer/known_answers
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from app.core.artifacts import Artifacts, load_artifacts
 from app.engines.base import Engine
@@ -23,9 +25,6 @@ from app.infer.validation import TextRules
 from app.infer.version_metrics import VersionMetrics
 from app.repository.layout import VersionFolder
 from app.settings import Settings
-
-if TYPE_CHECKING:
-    from app.infer.shadow import Shadowing
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,9 @@ class LoadedVersion:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tokenizer")
     )
     in_flight: int = 0  # requests holding this version; touched on the event loop only
-    # While a shadow rollout runs and this is the live version: where its answers go to be
-    # compared (app/infer/shadow.py; set by the registry).
-    shadow: "Shadowing | None" = None
+    # While a rollout compares this version's answers with another's (app/infer/shadow.py): it
+    # takes each request's texts and probabilities. Set by the registry.
+    on_answered: Callable[[list[str], np.ndarray], None] | None = None
     last_used: float = field(default_factory=time.monotonic)
     _idle: asyncio.Event | None = None
 
