@@ -3,6 +3,7 @@ answering it, a canary that takes its share of callers (sticky per caller), and 
 that abort or promote it without a failed request."""
 
 import csv
+import hashlib
 import json
 import random
 import shutil
@@ -18,6 +19,7 @@ import httpx
 import pytest
 import tritonclient.http as triton
 
+from app.core.artifacts import CONFIG_FILE, VOCAB_FILE
 from app.repository.layout import RepositoryError
 from tests.support.artifacts import BUNDLED_MODEL, ROOT, TEXTS, make_repository
 from tests.support.metrics import metric
@@ -331,3 +333,50 @@ def test_a_shadow_needs_a_live_version_and_a_repository(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match="no version yet"):
         train(["--limit", "300", *TINY, "--repository", str(tmp_path / "r"), "--shadow"])
     assert not [p for p in (tmp_path / "r").rglob("*") if p.name.isdigit()]
+
+
+def resigned_copy(target: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """The bundled model with its vocabulary file edited and the checksum recomputed, as someone
+    (or a broken pipeline) editing a model by hand would."""
+    shutil.copytree(BUNDLED_MODEL, target)
+    vocabulary = json.loads((target / VOCAB_FILE).read_text())
+    edit(vocabulary)
+    (target / VOCAB_FILE).write_text(json.dumps(vocabulary))
+    config = json.loads((target / CONFIG_FILE).read_text())
+    config["files"][VOCAB_FILE] = hashlib.sha256((target / VOCAB_FILE).read_bytes()).hexdigest()
+    (target / CONFIG_FILE).write_text(json.dumps(config))
+
+
+def swap_good_and_bad(vocabulary: dict[str, Any]) -> None:
+    tokens = vocabulary["tokens"]
+    good, bad = tokens.index("good"), tokens.index("bad")
+    tokens[good], tokens[bad] = "bad", "good"
+
+
+def keep_case(vocabulary: dict[str, Any]) -> None:
+    vocabulary["lowercase"] = False
+
+
+def test_a_version_that_reads_words_otherwise_is_refused_and_the_live_one_serves(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(BUNDLED_MODEL, root / "alpha" / "1")
+    resigned_copy(root / "alpha" / "2", swap_good_and_bad)
+    resigned_copy(root / "alpha" / "3", keep_case)
+    (root / "alpha" / "model.json").write_text(
+        json.dumps({"version_policy": {"specific": {"versions": [1]}}})
+    )
+    server = start_server({"MODEL_REPOSITORY": str(root), **EXPLICIT})
+    try:
+        client = triton.InferenceServerClient(url=server.base_url.removeprefix("http://"))
+        for version, reason in (("2", "known answers differ on 2 of"), ("3", "lowercase")):
+            shadow = {"version_policy": {"specific": {"versions": [1, int(version)]}},
+                      "rollout": {"shadow": version}}  # fmt: skip
+            with pytest.raises(triton.InferenceServerException, match=reason):
+                client.load_model("alpha", headers=ADMIN, config=json.dumps(shadow))
+            assert version_of(classify(server, ["a good film"])) == "1"
+        (model,) = httpx.get(server.base_url + "/models").json()["models"]
+        assert model["rollout"] is None
+    finally:
+        stop_server(server)
