@@ -21,8 +21,6 @@ from app.infer.version_metrics import Arm
 from app.repository.layout import version_sort_key
 from app.repository.rollout import Rollout
 
-NO_METADATA: Mapping[str, str] = {}
-
 
 class ModelRegistry:
     def __init__(self, default_model: str | None) -> None:
@@ -139,19 +137,23 @@ class ModelRegistry:
         self,
         name: str | None = None,
         version: str | None = None,
-        metadata: Mapping[str, str] = NO_METADATA,
+        metadata: Mapping[str, str] | None = None,
     ) -> LoadedVersion:
-        """The version a request names (or the default, routed by the rollout; `metadata`: the
-        request's headers, lower-case names, for a sticky canary); NotReady, UnknownModel,
-        InvalidInput."""
+        """The version a request names, or else the live one; with `metadata` (an inference
+        request's headers, for a sticky canary) the one the rollout routes it to. NotReady,
+        UnknownModel, InvalidInput."""
         if not self._models:
             raise NotReady(self.not_ready_reason)
         name = name or self._default_name()
         loaded = self._models.get(name)
         if not loaded:
             raise UnknownModel(f"unknown model {name!r}; this server has {self.names()}")
-        if version is None:
+        if version is None and metadata is not None:
             return self._route(name, metadata)
+        if version is None:
+            live = self.live(name)
+            assert live is not None  # the model has a version: checked above
+            return live
         found = loaded.get(version)
         if found is None:
             raise UnknownModel(
@@ -183,7 +185,7 @@ class ModelRegistry:
         self,
         name: str | None = None,
         version: str | None = None,
-        metadata: Mapping[str, str] = NO_METADATA,
+        metadata: Mapping[str, str] | None = None,
     ) -> Iterator[LoadedVersion]:
         """The resolved version, held (it is not freed) until the block ends."""
         resolved = self.resolve(name, version, metadata)

@@ -44,14 +44,26 @@ SERVER_NAME = "rnn-text-classifier"
 async def get_named_version(
     name: str, request: Request, state: StateDep
 ) -> AsyncIterator[LoadedVersion]:
-    """The version the path names: the highest loaded under /models/{name}, that one under
-    /models/{name}/versions/{version}; UnknownModel (a 404) when there is none. Held until the
+    """The version the path names: the live one under /models/{name} (the highest loaded, or
+    the highest other than a rollout's), that one under /models/{name}/versions/{version};
+    UnknownModel (a 404) when there is none. Held until the
     response is made, so a version swapped out meanwhile answers first."""
-    with state.registry.use(name, request.path_params.get("version"), request.headers) as loaded:
+    with state.registry.use(name, request.path_params.get("version")) as loaded:
+        yield loaded
+
+
+async def get_routed_version(
+    name: str, request: Request, state: StateDep
+) -> AsyncIterator[LoadedVersion]:
+    """get_named_version for inference: without a version in the path, the one the model's
+    rollout routes this request to (a canary's share, sticky by its header)."""
+    version = request.path_params.get("version")
+    with state.registry.use(name, version, request.headers) as loaded:
         yield loaded
 
 
 NamedDep = Annotated[LoadedVersion, Depends(get_named_version)]
+RoutedDep = Annotated[LoadedVersion, Depends(get_routed_version)]
 
 
 async def declare_version(version: str) -> None:
@@ -151,7 +163,7 @@ _INFER_ROUTE = {
     dependencies=VERSIONED,
     **_INFER_ROUTE,  # type: ignore[arg-type]
 )
-async def infer(request: Request, loaded: NamedDep, client_gone: ClientGoneDep) -> Response:
+async def infer(request: Request, loaded: RoutedDep, client_gone: ClientGoneDep) -> Response:
     """Texts in the BYTES input TEXT ([N] or [N, 1]); outputs PROBABILITIES (FP32 [N, labels],
     in the metadata's label order) and LABEL (BYTES [N])."""
     # The body is read raw: with the binary tensor extension it is not JSON, and tritonclient

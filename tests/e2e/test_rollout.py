@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import tritonclient.http as triton
 
@@ -156,6 +157,13 @@ def test_a_canary_takes_its_share_sticks_to_its_callers_and_can_be_aborted(
     assert {"1", "2"} == set(sides.values())
     # A version named by the request is what it gets, canary or not.
     assert version_of(classify(explicit, ["funny"], version="2")) == "2"
+    # The Open Inference Protocol is routed alike; a version in its URL is what answers.
+    v2 = triton.InferenceServerClient(url=explicit.base_url.removeprefix("http://"))
+    texts = triton.InferInput("TEXT", [1], "BYTES")
+    texts.set_data_from_numpy(np.array([b"funny"], dtype=object))
+    answered = {v2.infer("alpha", [texts]).get_response()["model_version"] for _ in range(100)}
+    assert answered == {"1", "2"}
+    assert v2.infer("alpha", [texts], model_version="1").get_response()["model_version"] == "1"
     # Abort: the candidate goes, the live version answers everything.
     load(explicit, {"rollout": {}})
     assert {version_of(classify(explicit, ["funny"])) for _ in range(50)} == {"1"}
