@@ -122,8 +122,10 @@ class TrainConfig:
         default=True,
         metadata={"help": "start from GloVe 6B 50-d vectors (needs the train extra)"},
     )
+    # 0 won on validation over 3 seeds on the bundled reviews (README): 1e-4 kept the branch at
+    # 0.64 validation accuracy alone, 0 let it reach 0.73 and the whole model 0.802.
     ngram_decay: float = field(
-        default=1e-4,
+        default=0.0,
         metadata={"help": "with --ngram-buckets: L2 penalty on the n-gram branch's class scores"},
     )
     offset_decay: float = field(
