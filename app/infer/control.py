@@ -183,6 +183,7 @@ class ModelControl:
             log.error("aborting the rollout of %s: %s", name, exc)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` (an abort) as a task kept with the retirements, so `drain` waits for it."""
         task = asyncio.get_running_loop().create_task(work)
         self._retirements.add(task)
         task.add_done_callback(self._retirements.discard)

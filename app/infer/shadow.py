@@ -8,8 +8,9 @@ version's engine on a thread of its own at the lowest CPU priority (nice 19), ne
 loop and never in the answering version's queue: while the answering version keeps the CPU busy
 the kernel gives the scorer next to nothing, its queue fills and it sheds, so it does not slow
 the answers; idle CPU is what it scores with. Counted per (model, live, shadow or candidate):
-texts compared and dropped, label agreement, and the difference of the top probability. With a guard, agreement over the last `over_texts`
-compared texts below `min_agreement` calls `on_tripped` once. It holds the scoring version
+texts compared and dropped, label agreement, and the difference of the top probability. With a
+guard, agreement over the last `over_texts` compared texts below `min_agreement` calls
+`on_tripped` once. It holds the scoring version
 until stopped, so that version is not freed while texts for it are queued.
 """
 
