@@ -21,7 +21,7 @@ from app.api.fast_path import ClassifyFastPath
 from app.http.errors import install_error_handlers
 from app.http.middleware import RequestMiddleware
 from app.http.shutdown import graceful_exit
-from app.infer.state import ServingState
+from app.lifecycle.state import ServingState
 from app.settings import Settings, get_settings
 from app.ui.docs import install_docs_ui
 from app.ui.pages import install_playground

@@ -57,7 +57,7 @@ EXPLAIN_IN_FLIGHT = Gauge(
 )
 ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
 # Per model version: labelled by `model` and `version`, and gone from /metrics once the version is
-# unloaded (app/infer/version.py removes its series; with several workers, `render` leaves out
+# unloaded (app/lifecycle/version.py removes its series; with several workers, `render` leaves out
 # the versions this worker does not serve, as every worker converges on the same ones).
 VERSION = ["model", "version"]
 INFERENCE_LATENCY = Histogram(
@@ -140,7 +140,7 @@ PER_VERSION = (
     VERSION_STATE,
     VERSION_ARM,
 )
-# Per (model, live version, shadow version) while a shadow rollout runs (app/infer/shadow.py).
+# Per (model, live version, shadow version) while a shadow rollout runs (app/lifecycle/shadow.py).
 SHADOW_PAIR = ["model", "live", "shadow"]
 SHADOW_TEXTS = Counter(
     "rnn_classifier_shadow_texts_total",

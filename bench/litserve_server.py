@@ -21,7 +21,8 @@ from app.api.schemas import ClassifyRequest, ClassifyResponse
 from app.core.artifacts import Artifacts, load_artifacts
 from app.core.network import collate, from_weights
 from app.core.tokenizer import Encoded
-from app.infer.results import ModelRef, Prediction, prediction
+from app.infer.results import Prediction, prediction
+from app.lifecycle.version import ModelRef
 
 MAX_BATCH_SIZE = 64  # requests per forward pass, as ours' MAX_BATCH_SIZE default (texts)
 BATCH_TIMEOUT_S = 0.002  # how long a batch may wait to fill

@@ -20,7 +20,8 @@ from fastapi import FastAPI, HTTPException, Request
 from app.api.schemas import ClassifyRequest, ClassifyResponse, Health
 from app.core.artifacts import Artifacts, load_artifacts
 from app.core.network import collate, from_weights
-from app.infer.results import ModelRef, Prediction, prediction
+from app.infer.results import Prediction, prediction
+from app.lifecycle.version import ModelRef
 
 
 @asynccontextmanager

@@ -1,6 +1,6 @@
 """Padded time steps per real token of the service's queue, in order vs by similar length.
 
-Drives the real TextQueue (app/infer/queue.py) with the bench's review texts, tokenized by the
+Drives the real TextQueue (app/batching/queue.py) with the bench's review texts, tokenized by the
 bundled vocabulary, at a steady number of requests in flight: each answered request is replaced
 by a new one, as wrk does. "In order" is the queue with a window of one batch (the oldest texts,
 as they came); "by length" is the service's window. No model runs: the engine pads every batch
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.batching import queue
 from app.core.tokenizer import Tokenizer
-from app.infer import queue
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ((32, 4), (32, 8), (1, 256))  # (texts per request, requests in flight)

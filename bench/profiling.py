@@ -63,7 +63,7 @@ _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
      ("Engine.predict", "app/engines/", "onnxruntime/", "torch/", "app/core/network.py",
       "app/core/padding.py", "numpy/")),
     ("queue and runner: submit / wake-ups / settling futures",
-     ("app/infer/queue.py", "app/infer/runner.py", "_settle", "call_soon_threadsafe")),
+     ("app/batching/queue.py", "app/batching/runner.py", "_settle", "call_soon_threadsafe")),
     ("sync dependency run in the threadpool (AnyIO)",
      ("run_in_threadpool", "anyio/", "starlette/concurrency.py")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
@@ -123,7 +123,7 @@ def top_functions(collapsed: Path, limit: int = 15) -> dict[str, Any]:
 
 
 def _frame_name(frame: str) -> str:
-    """'predict (app/infer/runner.py:34)' -> 'predict (app/infer/runner.py)': one entry per function."""
+    """'predict (app/batching/runner.py:34)' -> 'predict (app/batching/runner.py)': one entry per function."""
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
     path, _, _line = where.rpartition(":")

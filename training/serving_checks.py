@@ -3,7 +3,7 @@
 - Known answers: every word of the vocabulary on its own, an unknown word, a text longer than the
   model reads and validation texts of every length, with the probabilities the trained model
   gives them, computed exactly as the service computes them. The service runs them all at load
-  and refuses a version whose answers differ (app/infer/known_answers.py).
+  and refuses a version whose answers differ (app/lifecycle/known_answers.py).
 - The unknown-word share: the mean share of a validation text's words the vocabulary lacks, the
   baseline the service's "meeting unfamiliar data" alert compares live traffic with.
 """

@@ -1,7 +1,7 @@
 """How the REST API answers the request path's errors, and how the OpenAPI document lists them."""
 
+from app.errors import InferError, InvalidInput
 from app.http.errors import ErrorBody, ErrorType, HttpError, shared_http_error
-from app.infer.errors import InferError, InvalidInput
 
 
 def rest_http_error(exc: InferError) -> HttpError:

@@ -16,13 +16,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.errors import rest_http_error
 from app.api.routes import classified_body
 from app.api.schemas import ClassifyRequest
+from app.errors import InferError
 from app.http.auth import refusal
 from app.http.disconnect import client_gone
 from app.http.errors import domain_error_response
 from app.http.headers import headers_of
 from app.infer.classify import classify_request
-from app.infer.errors import InferError
-from app.infer.state import ServingState
+from app.lifecycle.state import ServingState
 
 _JSON_CONTENT = b"application/json"
 

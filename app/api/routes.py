@@ -18,11 +18,11 @@ from app.api.schemas import (
     ShadowComparison,
     VersionState,
 )
+from app.errors import InferError
 from app.http.auth import ApiKeyRoute
 from app.http.dependencies import READY, ClientGoneDep, StateDep
 from app.infer.classify import Classified, classify_request
-from app.infer.errors import InferError
-from app.infer.state import ServingState
+from app.lifecycle.state import ServingState
 
 router = APIRouter()
 keyed = APIRouter(route_class=ApiKeyRoute)

@@ -4,7 +4,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.infer.results import Explanation, ModelRef, Prediction
+from app.infer.results import Explanation, Prediction
+from app.lifecycle.version import ModelRef
 
 
 class ClassifyRequest(BaseModel):

@@ -28,7 +28,7 @@ from app.bulk.scoring import Scorer, Scores
 from app.bulk.sinks import Sink
 from app.bulk.workers import ScorerSpec
 from app.core.artifacts import ArtifactError, Artifacts, load_artifacts
-from app.infer.validation import TextRules
+from app.lifecycle.validation import TextRules
 from app.settings import Settings, get_settings
 
 

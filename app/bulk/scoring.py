@@ -1,7 +1,7 @@
 """The batch-scoring core every bulk path runs (the CLI, its worker processes, the Spark UDF).
 
 Texts in; per text the label, the score and every label's probability out, or why the service
-would refuse it. It reads the texts with the service's rules and tokenizer (app/infer/validation.py)
+would refuse it. It reads the texts with the service's rules and tokenizer (app/lifecycle/validation.py)
 and runs them through the service's ONNX Runtime engine, so a text gets the probabilities
 /classify gives it. What differs from the request path is only the batching: a bulk job has all
 its texts at hand, so it sorts a chunk of them by length and runs batches of similar length,
@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from app.core.artifacts import Artifacts, load_artifacts
-from app.infer.validation import TextRules
+from app.lifecycle.validation import TextRules
 from app.settings import get_settings
 
 # Texts per forward pass. Sorted by length, a batch wastes little on padding, so larger batches

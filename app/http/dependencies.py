@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.http.disconnect import client_gone
-from app.infer.state import ServingState
+from app.lifecycle.state import ServingState
 
 
 async def get_state(request: Request) -> ServingState:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from starlette.types import Receive, Scope
 
-from app.infer.queue import never_gone
+from app.batching.queue import never_gone
 
 # Where the middleware leaves the probe for the routes: a key of the request's ASGI scope.
 SCOPE_KEY = "app.client_gone"

@@ -1,7 +1,7 @@
 """One JSON error shape for every failure: {"error": {"type": ..., "message": ...}}; under /v2,
 the Open Inference Protocol's own shape, {"error": "<message>"}.
 
-The request path raises plain errors (app/infer/errors.py); each protocol says which status each
+The request path raises plain errors (app/errors.py); each protocol says which status each
 one gets (app/api/errors.py, app/v2/errors.py), and the handlers here answer in the shape of the
 protocol the path belongs to.
 """
@@ -17,8 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app import metrics
-from app.http.headers import headers_of
-from app.infer.errors import (
+from app.errors import (
     BatchFailed,
     ClientGone,
     InferError,
@@ -26,6 +25,7 @@ from app.infer.errors import (
     Overloaded,
     UnknownModel,
 )
+from app.http.headers import headers_of
 
 ErrorType = Literal[
     "validation",

@@ -1,2 +1,2 @@
-"""The request path, free of any protocol: readiness, classify and explain flows, the queue and the
-batch runner. It raises the plain errors of `app.infer.errors`; each protocol maps them."""
+"""The request path, free of any protocol: the classify and explain flows, on the version a request
+is routed to. It raises the plain errors of `app.errors`; each protocol maps them."""

@@ -2,7 +2,7 @@
 queue, and hand back the probabilities and the chosen labels as plain data.
 
 REST (/classify and its fast path) and the Open Inference Protocol each format the result their
-own way and map the errors of app/infer/errors.py to their own answers.
+own way and map the errors of app/errors.py to their own answers.
 """
 
 import asyncio
@@ -15,10 +15,10 @@ import numpy as np
 
 from app import metrics
 from app.core.tokenizer import UNK_ID, Encoded
-from app.infer.errors import InvalidInput
-from app.infer.registry import ModelRegistry
-from app.infer.results import ModelRef, prediction
-from app.infer.version import LoadedVersion
+from app.errors import InvalidInput
+from app.infer.results import prediction
+from app.lifecycle.registry import ModelRegistry
+from app.lifecycle.version import LoadedVersion, ModelRef
 
 # Up to this many characters in a request are tokenized on the event loop (about 1 ms here);
 # more go to the tokenizer thread, so a few large requests cannot stall every other one (and

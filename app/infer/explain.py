@@ -7,8 +7,8 @@ from app import metrics
 from app.infer.classify import encode_texts_off_loop
 from app.infer.occlusion import explain
 from app.infer.results import Explanation
-from app.infer.state import ExplainSlots
-from app.infer.version import LoadedVersion
+from app.lifecycle.state import ExplainSlots
+from app.lifecycle.version import LoadedVersion
 
 
 async def explanations_for(

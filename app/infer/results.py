@@ -4,20 +4,11 @@ Pydantic models, so the REST schemas and the OpenAPI document reuse them as they
 flow builds the same shape as plain dicts (app/infer/classify.py), which serialize faster.
 """
 
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from app.core.tokenizer import Encoded
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which model answered: the `name` and `version` of its config.json."""
-
-    name: str
-    version: str
 
 
 class Prediction(BaseModel):

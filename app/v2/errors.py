@@ -1,8 +1,8 @@
 """How the Open Inference Protocol answers the request path's errors: what REST answers with 422
 is a 400 here, naming the input tensor; the body is the protocol's {"error": "<message>"}."""
 
+from app.errors import InferError, InvalidInput
 from app.http.errors import HttpError, shared_http_error
-from app.infer.errors import InferError, InvalidInput
 from app.v2.schemas import INPUT
 
 

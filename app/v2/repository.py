@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from app.http.auth import AdminKeyRoute
 from app.http.dependencies import StateDep
 from app.http.errors import OIP_PREFIX, HttpError
-from app.infer.control import ControlError
-from app.infer.state import ServingState
+from app.lifecycle.control import ControlError
+from app.lifecycle.state import ServingState
 from app.repository.layout import LoadConfig, RepositoryError, parse_load_config
 from app.v2.schemas import OIP_ERROR_RESPONSES, OipError
 

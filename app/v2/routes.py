@@ -15,7 +15,7 @@ from app.http.auth import ApiKeyRoute
 from app.http.dependencies import READY, ClientGoneDep, StateDep
 from app.http.errors import OIP_PREFIX, HttpError
 from app.infer.classify import classify_texts
-from app.infer.version import LoadedVersion
+from app.lifecycle.version import LoadedVersion
 from app.v2.codec import HEADER_LENGTH, TensorError
 from app.v2.schemas import (
     INFER_ERROR_RESPONSES,

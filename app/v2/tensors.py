@@ -11,7 +11,7 @@ from fastapi import Response
 from pydantic import ValidationError
 
 from app.http.errors import describe_validation
-from app.infer.results import ModelRef
+from app.lifecycle.version import ModelRef
 from app.v2.codec import (
     HEADER_LENGTH,
     TensorError,

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.batching.queue import TextQueue
+from app.batching.runner import ThreadRunner
 from app.engines.torch_eager import TorchEngine
-from app.infer.errors import BatchFailed
-from app.infer.queue import TextQueue
-from app.infer.runner import ThreadRunner
-from app.infer.version_metrics import VersionMetrics
+from app.errors import BatchFailed
+from app.version_metrics import VersionMetrics
 from tests.support.clients import client_for, serving_state, wait_for, wait_ready
 
 

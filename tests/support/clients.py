@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.infer.state import ServingState
+from app.lifecycle.state import ServingState
 from app.main import create_app
 from app.settings import Settings
 

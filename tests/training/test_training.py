@@ -15,7 +15,7 @@ from app.core.artifacts import WEIGHTS_FILE, load_artifacts
 from app.core.network import RNNClassifier
 from app.core.ngrams import HASHING
 from app.engines.onnx_runtime import OnnxEngine
-from app.infer.version import load_version
+from app.lifecycle.version import load_version
 from app.repository.layout import Repository
 from app.settings import Settings
 from tests.support.artifacts import ROOT

@@ -11,7 +11,7 @@ import pytest
 from app.bulk.cli import main
 from app.bulk.scoring import Scorer
 from app.engines.onnx_runtime import OnnxEngine
-from app.infer.validation import EMPTY as EMPTY_MESSAGE
+from app.lifecycle.validation import EMPTY as EMPTY_MESSAGE
 from app.settings import get_settings
 from tests.support.artifacts import BUNDLED_MODEL, make_repository
 from tests.support.bulk import BLANK, EMPTY, LONG, mixed_texts, read_output, table_of, write_table

@@ -18,7 +18,7 @@ from app.core.artifacts import (
 )
 from app.core.tokenizer import UNK_ID
 from app.engines.choice import make_engine
-from app.infer.known_answers import check_known_answers
+from app.lifecycle.known_answers import check_known_answers
 from tests.support.artifacts import BUNDLED_MODEL, make_artifacts
 
 

@@ -6,11 +6,11 @@ import asyncio
 import numpy as np
 import pytest
 
+from app.batching.queue import TextQueue
+from app.batching.runner import Runner, make_runner
 from app.engines.choice import warm_up
-from app.infer.errors import ClientGone, Overloaded
-from app.infer.queue import TextQueue
-from app.infer.runner import Runner, make_runner
-from app.infer.version_metrics import VersionMetrics
+from app.errors import ClientGone, Overloaded
+from app.version_metrics import VersionMetrics
 
 BOTH_RUNNERS = pytest.mark.parametrize("on_event_loop", [False, True], ids=["thread", "loop"])
 

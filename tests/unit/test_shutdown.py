@@ -10,7 +10,7 @@ import uvicorn
 
 from app.__main__ import main
 from app.http.shutdown import graceful_exit
-from app.infer.state import ServingState
+from app.lifecycle.state import ServingState
 from app.settings import Settings
 
 

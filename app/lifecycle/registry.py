@@ -5,7 +5,7 @@ version (app/repository/rollout.py), the highest other one, unless the canary se
 candidate. Without a model, it gets the only one or DEFAULT_MODEL. It holds the version it got
 until it is answered (`use`), so a version that is swapped out or unloaded meanwhile finishes it
 first. A shadow rollout (or a guarded canary) sets the answering version's `on_answered` to a
-comparison (app/infer/shadow.py), which the classify flow feeds.
+comparison (app/lifecycle/shadow.py), which the classify flow feeds.
 Touched on the event loop only.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 
-from app.infer.errors import InvalidInput, NotReady, UnknownModel
-from app.infer.shadow import Shadowing
-from app.infer.version import LoadedVersion
-from app.infer.version_metrics import Arm
+from app.errors import InvalidInput, NotReady, UnknownModel
+from app.lifecycle.shadow import Shadowing
+from app.lifecycle.version import LoadedVersion
 from app.repository.layout import version_sort_key
 from app.repository.rollout import Rollout
+from app.version_metrics import Arm
 
 
 class ModelRegistry:

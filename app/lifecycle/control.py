@@ -23,8 +23,8 @@ from typing import Any
 
 from app import metrics
 from app.core.artifacts import ArtifactError, verify_artifacts
-from app.infer.registry import ModelRegistry
-from app.infer.version import LoadedVersion, load_version
+from app.lifecycle.registry import ModelRegistry
+from app.lifecycle.version import LoadedVersion, load_version
 from app.repository.layout import (
     LoadConfig,
     RepositoryError,

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app import metrics
-from app.infer.control import ModelControl
-from app.infer.errors import NotReady, Overloaded
-from app.infer.registry import ModelRegistry
-from app.infer.workers import WorkerSync
+from app.errors import NotReady, Overloaded
+from app.lifecycle.control import ModelControl
+from app.lifecycle.registry import ModelRegistry
+from app.lifecycle.workers import WorkerSync
 from app.repository.layout import LoadConfig, Repository, SingleModel, Source
 from app.settings import CONTROL_DIR_ENV, Settings
 

@@ -1,6 +1,6 @@
 """The queue in front of the model: admission, and batches taken within the budgets.
 
-It owns the policy, not the threading: the runner (app/infer/runner.py) decides where batches run and
+It owns the policy, not the threading: the runner (app/batching/runner.py) decides where batches run and
 serializes access. Requests count by texts, so a request with many texts can span several batches
 and share them with other requests. Admission is bounded twice: by queued texts and, once the
 runner has measured what a text costs, by the estimated wait; past either bound a caller gets
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app import metrics
-from app.infer.errors import ClientGone, Overloaded
+from app.errors import ClientGone, Overloaded
 
 
 def never_gone() -> bool:

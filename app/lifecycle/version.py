@@ -1,7 +1,7 @@
 """One served model version: its artifacts, engine, queue and runner, loaded, verified and warm
 before any request sees it, and retired without failing a request that already holds it.
 
-Before it serves, a version must give the known answers (app/infer/known_answers.py).
+Before it serves, a version must give the known answers (app/lifecycle/known_answers.py).
 """
 
 import asyncio
@@ -14,19 +14,26 @@ from functools import cached_property
 
 import numpy as np
 
+from app.batching.queue import TextQueue
+from app.batching.runner import Runner, make_runner
 from app.core.artifacts import Artifacts, load_artifacts
 from app.engines.base import Engine
 from app.engines.choice import make_engine, warm_up
-from app.infer.known_answers import check_known_answers
-from app.infer.queue import TextQueue
-from app.infer.results import ModelRef
-from app.infer.runner import Runner, make_runner
-from app.infer.validation import TextRules
-from app.infer.version_metrics import VersionMetrics
+from app.lifecycle.known_answers import check_known_answers
+from app.lifecycle.validation import TextRules
 from app.repository.layout import VersionFolder
 from app.settings import Settings
+from app.version_metrics import VersionMetrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model answered: the `name` and `version` of its config.json."""
+
+    name: str
+    version: str
 
 
 @dataclass(eq=False)
@@ -44,7 +51,7 @@ class LoadedVersion:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tokenizer")
     )
     in_flight: int = 0  # requests holding this version; touched on the event loop only
-    # While a rollout compares this version's answers with another's (app/infer/shadow.py): it
+    # While a rollout compares this version's answers with another's (app/lifecycle/shadow.py): it
     # takes each request's texts and probabilities. Set by the registry.
     on_answered: Callable[[list[str], np.ndarray], None] | None = None
     last_used: float = field(default_factory=time.monotonic)

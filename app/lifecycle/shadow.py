@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app import metrics
-from app.infer.version import LoadedVersion
+from app.lifecycle.version import LoadedVersion
 from app.repository.rollout import Guard
 
 log = logging.getLogger(__name__)

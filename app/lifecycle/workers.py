@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.infer.control import ControlError, ModelControl
+from app.lifecycle.control import ControlError, ModelControl
 from app.repository.layout import LoadConfig
 from app.repository.policy import VersionPolicy
 from app.repository.rollout import Rollout

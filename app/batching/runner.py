@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from app.batching.queue import Entry, Job, TextQueue, never_gone
 from app.engines.base import Engine
-from app.infer.errors import BatchFailed
-from app.infer.queue import Entry, Job, TextQueue, never_gone
-from app.infer.version_metrics import VersionMetrics
+from app.errors import BatchFailed
+from app.version_metrics import VersionMetrics
 
 log = logging.getLogger(__name__)
 
