@@ -1,4 +1,5 @@
-"""The ASGI application: the lifespan loads the model, the protocols' routers serve it.
+"""The ASGI application: its lifespan runs the service (app/service.py: the models, and gRPC
+beside REST), the protocols' routers serve it.
 
 `python -m app` serves it; so do `uvicorn app.main:create_app --factory`, `fastapi run` and
 gunicorn with uvicorn workers (app/http/shutdown.py keeps their shutdown lossless too).
@@ -14,7 +15,7 @@ from pydantic import SecretStr
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import metrics
+from app import __version__
 from app.api import explain, routes
 from app.api.errors import rest_http_error
 from app.api.fast_path import ClassifyFastPath
@@ -22,6 +23,7 @@ from app.http.errors import install_error_handlers
 from app.http.middleware import RequestMiddleware
 from app.http.shutdown import graceful_exit
 from app.lifecycle.state import ServingState
+from app.service import Service
 from app.settings import Settings, get_settings
 from app.ui.docs import install_docs_ui
 from app.ui.pages import install_playground
@@ -66,34 +68,37 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     """The application; with no settings, they are read from the environment (uvicorn's factory
     mode calls it so, in each worker)."""
     settings = settings or get_settings()
-    state = ServingState(settings)
+    keys = {
+        "API_KEY": _secret(settings.api_key),
+        "ADMIN_API_KEY": _secret(settings.admin_api_key),
+    }
+    service = Service(settings, keys)
+    state = service.state
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Before the server listens: with several workers on one port, a worker that takes
         # connections has its model, so no request meets a half-started worker. A model that
         # fails to load does not stop the server; /health/ready then says why.
-        await state.start()
+        await service.start()
         try:
-            with graceful_exit(state.begin_shutdown, settings.shutdown_delay_s):
+            with graceful_exit(
+                service.begin_shutdown, settings.shutdown_delay_s, service.stop_accepting
+            ):
                 yield
         finally:
-            await state.drain()
-            metrics.mark_process_dead()
+            await service.drain()
 
     app = ServiceApp(
         title="RNN text classifier",
         description=DESCRIPTION,
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         docs_url=None,  # app/ui/docs.py serves /docs with its own assets instead
         redoc_url=None,
     )
     app.state.serving = state
-    app.state.keys = {
-        "API_KEY": _secret(settings.api_key),
-        "ADMIN_API_KEY": _secret(settings.admin_api_key),
-    }
+    app.state.keys = keys
     install_error_handlers(app, rest=rest_http_error, oip=v2_http_error)
     app.include_router(routes.keyed)
     app.include_router(routes.router)

@@ -24,15 +24,18 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 SHARE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
+# `protocol`: rest (every HTTP route, /v2 included) or grpc. For gRPC, `path` is the RPC
+# (/inference.GRPCInferenceService/ModelInfer) and `status` its status code (OK, NOT_FOUND, ...).
 REQUEST_LATENCY = Histogram(
     "rnn_classifier_request_duration_seconds",
     "Time from request received to response sent, every response, by route and status class",
-    ["path", "status"],
+    ["path", "status", "protocol"],
     buckets=LATENCY_BUCKETS,
 )
 IN_FLIGHT = Gauge(
     "rnn_classifier_requests_in_flight",
-    "HTTP requests received and not yet answered",
+    "Requests (HTTP or gRPC calls) received and not yet answered",
+    ["protocol"],
     multiprocess_mode="livesum",
 )
 READY = Gauge(
@@ -55,7 +58,9 @@ EXPLAIN_IN_FLIGHT = Gauge(
     "/explain requests being computed (at most MAX_CONCURRENT_EXPLAIN per worker)",
     multiprocess_mode="livesum",
 )
-ERRORS = Counter("rnn_classifier_errors_total", "Error responses by error type", ["type"])
+ERRORS = Counter(
+    "rnn_classifier_errors_total", "Error responses by error type", ["type", "protocol"]
+)
 # Per model version: labelled by `model` and `version`, and gone from /metrics once the version is
 # unloaded (app/lifecycle/version.py removes its series; with several workers, `render` leaves out
 # the versions this worker does not serve, as every worker converges on the same ones).
@@ -186,8 +191,18 @@ LOAD_FAILURES = Counter(
 
 
 @cache
-def request_latency(path: str, status_class: str) -> Histogram:
-    return REQUEST_LATENCY.labels(path=path, status=status_class)
+def request_latency(path: str, status: str, protocol: str = "rest") -> Histogram:
+    return REQUEST_LATENCY.labels(path=path, status=status, protocol=protocol)
+
+
+@cache
+def in_flight(protocol: str) -> Gauge:
+    return IN_FLIGHT.labels(protocol=protocol)
+
+
+@cache
+def errors(type_: str, protocol: str) -> Counter:
+    return ERRORS.labels(type=type_, protocol=protocol)
 
 
 def render(served: set[tuple[str, str]] | None = None) -> tuple[bytes, str]:

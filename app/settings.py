@@ -37,7 +37,9 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often poll mode reads the directory"
     )
     admin_api_key: SecretStr | None = Field(
-        None, description="Bearer key of the /v2/repository routes (separate from API_KEY)"
+        None,
+        description="Bearer key of the /v2/repository routes and the gRPC repository RPCs (separate from "
+        "API_KEY)",
     )
     default_model: str | None = Field(
         None, description="The model of requests that name none, when several are served"
@@ -51,6 +53,13 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
     host: str = "127.0.0.1"
     port: int = 8000
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="Port of the gRPC server (Open Inference Protocol, on HOST, in the same "
+        "process as REST); 0 = no gRPC server",
+    )
     workers: int = Field(
         1, ge=1, description="Server processes; metrics are aggregated across them"
     )
@@ -86,7 +95,8 @@ class Settings(BaseSettings):
         1, ge=1, description="/explain requests computed at once per worker; more get 429"
     )
     api_key: SecretStr | None = Field(
-        None, description="If set, /classify, /explain and /v2 infer need this bearer key"
+        None,
+        description="If set, /classify, /explain, /v2 infer and gRPC ModelInfer need this bearer key",
     )
     shutdown_timeout_s: int = Field(
         30, ge=1, description="On SIGTERM, wait this long for in-flight requests, then exit"

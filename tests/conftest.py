@@ -1,5 +1,6 @@
 """Fixtures every test folder may use; helpers are in tests/support."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,12 @@ from tests.support.servers import Server, start_server, stop_server
 
 # Folders whose tests start processes, browsers or training runs: `pytest -m "not slow"` leaves
 # them out. unit/ and api/ (the app in-process) are the fast loop.
-SLOW_FOLDERS = ("e2e", "browser", "deploy", "training", "spark")
+SLOW_FOLDERS = ("e2e", "grpc", "browser", "deploy", "training", "spark")
+
+# The app created in this process (the api/ tests) serves no gRPC: its generated messages would
+# share protobuf's one descriptor pool with tritonclient.grpc's, which define the same symbols.
+# Servers in subprocesses (tests/support/servers.py) get a gRPC port each.
+os.environ["GRPC_PORT"] = "0"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -76,7 +76,7 @@ def error_response(
     path: str = "",
 ) -> JSONResponse:
     """The error in the shape its path's clients read: tritonclient and KServe expect a string."""
-    metrics.ERRORS.labels(type=type_).inc()
+    metrics.errors(type_, "rest").inc()
     error = message if is_oip_path(path) else {"type": type_, "message": message}
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 

@@ -76,7 +76,7 @@ class RequestMiddleware:
         response = _Response(send, _request_id(headers.request_id), self.draining)
         # Probed on the server's own receive: the body-limit wrapper below would hide it.
         scope[CLIENT_GONE_KEY] = disconnect_probe(receive)
-        metrics.IN_FLIGHT.inc()
+        metrics.in_flight("rest").inc()
         try:
             await self._bounded(scope, receive, response.send, headers.content_length)
         except asyncio.CancelledError:
@@ -91,7 +91,7 @@ class RequestMiddleware:
         except Exception:
             await _internal_error(scope, receive, response)
         finally:
-            metrics.IN_FLIGHT.dec()
+            metrics.in_flight("rest").dec()
             _record(scope, response, time.perf_counter() - started)
 
     async def _bounded(

@@ -68,9 +68,14 @@ async def _let_connections_deliver_their_request(server: uvicorn.Server) -> None
 
 
 async def _drain_then(
-    handler: Handler, sig: int, server: uvicorn.Server | None, delay_s: float
+    handler: Handler,
+    sig: int,
+    server: uvicorn.Server | None,
+    delay_s: float,
+    stop_accepting: Callable[[], None],
 ) -> None:
     await asyncio.sleep(delay_s)
+    stop_accepting()
     if server is not None:
         await _accept_backlog_then_stop_listening(server)
         await _let_connections_deliver_their_request(server)
@@ -84,9 +89,15 @@ def _uvicorn_server(handlers: dict[signal.Signals, Any]) -> uvicorn.Server | Non
 
 
 @contextmanager
-def graceful_exit(begin_shutdown: Callable[[], None], delay_s: float = 0.0) -> Iterator[None]:
+def graceful_exit(
+    begin_shutdown: Callable[[], None],
+    delay_s: float = 0.0,
+    stop_accepting: Callable[[], None] = lambda: None,
+) -> Iterator[None]:
     """Within this block, SIGTERM/SIGINT run `begin_shutdown` at once, then (see above) the handler
-    installed before. A repeated signal passes at once. Enter it on the server's event loop."""
+    installed before; `stop_accepting` runs as the listener closes (the service's other
+    listeners follow it). A repeated signal passes at once. Enter it on the server's event
+    loop."""
     # Signal handlers can only be set from the main thread; elsewhere (TestClient runs the
     # lifespan in a thread) no server owns the signals, so there is nothing to wrap.
     if threading.current_thread() is not threading.main_thread():
@@ -105,7 +116,7 @@ def graceful_exit(begin_shutdown: Callable[[], None], delay_s: float = 0.0) -> I
 
     def start_drain(handler: Handler, sig: int) -> None:
         assert loop is not None
-        drains.append(loop.create_task(_drain_then(handler, sig, server, delay_s)))
+        drains.append(loop.create_task(_drain_then(handler, sig, server, delay_s, stop_accepting)))
 
     def handle(sig: int, frame: FrameType | None) -> None:
         nonlocal draining

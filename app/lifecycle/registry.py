@@ -168,7 +168,8 @@ class ModelRegistry:
         canary, candidate = self.rollout(name).canary, self.trial(name)
         if canary is None or candidate is None:
             return live
-        caller = metadata.get(canary.sticky_header) if canary.sticky_header else None
+        # Lower-cased: HTTP headers match any case; gRPC metadata keys are lower-case.
+        caller = metadata.get(canary.sticky_header.lower()) if canary.sticky_header else None
         return candidate if canary.takes(caller, self._draw.uniform(0, 100)) else live
 
     def _default_name(self) -> str:

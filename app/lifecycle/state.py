@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from app import metrics
 from app.errors import NotReady, Overloaded
-from app.lifecycle.control import ModelControl
+from app.lifecycle.control import ModelControl, NotExplicitControl
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.workers import WorkerSync
 from app.repository.layout import LoadConfig, Repository, SingleModel, Source
@@ -76,6 +76,8 @@ class ServingState:
         self.explain_slots = ExplainSlots(settings.max_concurrent_explain)
         self._started = self._draining = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Told each time readiness may have changed (the gRPC health service follows it).
+        self.readiness_listeners: list[Callable[[Readiness], None]] = []
         metrics.READY.set(0)
 
     @property
@@ -93,7 +95,10 @@ class ServingState:
         return self._draining
 
     def _publish_readiness(self) -> None:
-        metrics.READY.set(1 if self.readiness.ready else 0)
+        readiness = self.readiness
+        metrics.READY.set(1 if readiness.ready else 0)
+        for listener in self.readiness_listeners:
+            listener(readiness)
 
     def require_ready(self) -> None:
         """NotReady unless the service takes traffic: starting, failed and draining are all not
@@ -121,14 +126,23 @@ class ServingState:
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(work))
 
+    def _require_explicit(self) -> None:
+        if self.settings.model_control != "explicit":
+            raise NotExplicitControl(
+                f"load and unload need MODEL_CONTROL=explicit (this server: "
+                f"{self.settings.model_control})"
+            )
+
     async def load_model(self, name: str, asked: LoadConfig) -> None:
         """An explicit load, on every worker."""
+        self._require_explicit()
         if self.sync is not None:
             await self.sync.load(name, asked)
         else:
             await self.control.load(name, asked)
 
     async def unload_model(self, name: str) -> None:
+        self._require_explicit()
         if self.sync is not None:
             await self.sync.unload(name)
         else:

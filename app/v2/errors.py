@@ -3,10 +3,10 @@ is a 400 here, naming the input tensor; the body is the protocol's {"error": "<m
 
 from app.errors import InferError, InvalidInput
 from app.http.errors import HttpError, shared_http_error
-from app.v2.schemas import INPUT
+from app.oip.contract import input_problem
 
 
 def v2_http_error(exc: InferError) -> HttpError:
     if isinstance(exc, InvalidInput):
-        return HttpError(400, "validation", f"input {INPUT!r}: {exc}")
+        return HttpError(400, "validation", input_problem(exc))
     return shared_http_error(exc)

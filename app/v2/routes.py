@@ -16,14 +16,12 @@ from app.http.dependencies import READY, ClientGoneDep, StateDep
 from app.http.errors import OIP_PREFIX, HttpError
 from app.infer.classify import classify_texts
 from app.lifecycle.version import LoadedVersion
-from app.v2.codec import HEADER_LENGTH, TensorError
+from app.oip.contract import INPUT, LABEL, PROBABILITIES, SERVER_NAME, TensorError
+from app.v2.codec import HEADER_LENGTH
 from app.v2.schemas import (
     INFER_ERROR_RESPONSES,
     INFER_OPENAPI,
-    INPUT,
-    LABEL,
     OIP_ERROR_RESPONSES,
-    PROBABILITIES,
     InferResponse,
     Live,
     ModelMetadata,
@@ -37,8 +35,6 @@ from app.v2.tensors import decode_request, infer_response
 TAGS: list[str | Enum] = ["open inference protocol (v2)"]
 router = APIRouter(prefix=OIP_PREFIX, tags=TAGS)
 keyed = APIRouter(prefix=OIP_PREFIX, tags=TAGS, route_class=ApiKeyRoute)
-
-SERVER_NAME = "rnn-text-classifier"
 
 
 async def get_named_version(

@@ -4,13 +4,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from app.oip.contract import INPUT, OUTPUTS
 from app.v2.codec import HEADER_LENGTH
-
-# The one input and the outputs of every model this service serves.
-INPUT = "TEXT"
-PROBABILITIES = "PROBABILITIES"
-LABEL = "LABEL"
-OUTPUTS = (PROBABILITIES, LABEL)
 
 
 class InputParameters(BaseModel):

@@ -12,15 +12,25 @@ from pydantic import ValidationError
 
 from app.http.errors import describe_validation
 from app.lifecycle.version import ModelRef
-from app.v2.codec import (
-    HEADER_LENGTH,
+from app.oip.contract import (
+    CLASSIFICATION_UNSUPPORTED,
+    INPUT,
+    OUTPUTS,
+    PROBABILITIES,
     TensorError,
+    check_count,
+    check_input,
+    check_input_names,
+    check_outputs,
+)
+from app.oip.elements import (
     decode_bytes_elements,
+    decode_texts,
     encode_bytes_elements,
     encode_fp32,
-    split_body,
 )
-from app.v2.schemas import INPUT, LABEL, OUTPUTS, PROBABILITIES, InferRequest, RequestInput
+from app.v2.codec import HEADER_LENGTH, split_body
+from app.v2.schemas import InferRequest, RequestInput
 
 
 @dataclass(frozen=True)
@@ -37,20 +47,11 @@ def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
         request = InferRequest.model_validate_json(header)
     except ValidationError as exc:
         raise TensorError(describe_validation(exc.errors())) from exc
-    names = [tensor.name for tensor in request.inputs]
-    if names != [INPUT]:
-        raise TensorError(f"this model takes one input, {INPUT!r} (BYTES); got {names}")
+    check_input_names([tensor.name for tensor in request.inputs])
     tensor = request.inputs[0]
-    if tensor.datatype != "BYTES":
-        raise TensorError(f"input {INPUT!r}: datatype must be BYTES, got {tensor.datatype!r}")
-    shape = tensor.shape
-    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) or shape[0] < 1:
-        raise TensorError(f"input {INPUT!r}: shape must be [N] or [N, 1] with N >= 1, got {shape}")
+    check_input(tensor.datatype, tensor.shape)
     texts = _texts(tensor, binary)
-    if len(texts) != shape[0]:
-        raise TensorError(
-            f"input {INPUT!r}: shape {shape} holds {shape[0]} texts, got {len(texts)}"
-        )
+    check_count(tensor.shape, len(texts))
     return DecodedRequest(request.id, texts, _binary_outputs(request))
 
 
@@ -76,10 +77,7 @@ def _texts(tensor: RequestInput, binary: bytes) -> list[str]:
             f"input {INPUT!r}: binary_data_size is {size}, but {len(binary)} bytes follow the "
             f"JSON header ({HEADER_LENGTH})"
         )
-    try:
-        return [element.decode() for element in decode_bytes_elements(binary, INPUT)]
-    except UnicodeDecodeError as exc:
-        raise TensorError(f"input {INPUT!r}: a text is not valid UTF-8 ({exc.reason})") from exc
+    return decode_texts(decode_bytes_elements(binary, INPUT))
 
 
 def _flatten(data: list[Any]) -> Iterator[Any]:
@@ -94,15 +92,11 @@ def _binary_outputs(request: InferRequest) -> dict[str, bool]:
     default = request.parameters.binary_data_output
     if not request.outputs:
         return dict.fromkeys(OUTPUTS, default)
+    check_outputs(output.name for output in request.outputs)
     wanted = {}
     for output in request.outputs:
-        if output.name not in OUTPUTS:
-            raise TensorError(f"unknown output {output.name!r}; this model has {list(OUTPUTS)}")
         if output.parameters.classification:
-            raise TensorError(
-                f"the classification extension is not supported; ask for {PROBABILITIES} and "
-                f"{LABEL}"
-            )
+            raise TensorError(CLASSIFICATION_UNSUPPORTED)
         binary = output.parameters.binary_data
         wanted[output.name] = default if binary is None else binary
     return wanted

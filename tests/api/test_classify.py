@@ -128,7 +128,7 @@ def test_metrics_follow_prometheus_conventions(client: TestClient) -> None:
         "rnn_classifier_batch_size_bucket",
         "rnn_classifier_queue_duration_seconds_bucket",
         "rnn_classifier_queue_depth",
-        'rnn_classifier_errors_total{type="validation"}',
+        'rnn_classifier_errors_total{protocol="rest",type="validation"}',
     ]:
         assert name in text
     assert 'rnn_classifier_predictions_total{label="' in text
@@ -137,7 +137,8 @@ def test_metrics_follow_prometheus_conventions(client: TestClient) -> None:
 def latency_count(client: TestClient, path: str, status_class: str) -> float:
     return metric(
         client,
-        f'rnn_classifier_request_duration_seconds_count{{path="{path}",status="{status_class}"}}',
+        f'rnn_classifier_request_duration_seconds_count{{path="{path}",protocol="rest",'
+        f'status="{status_class}"}}',
     )
 
 

@@ -278,7 +278,10 @@ def test_api_key_guards_infer_only(tiny_model_dir: Path) -> None:
 
 
 def test_metrics_count_oip_requests(client: TestClient) -> None:
-    latency = 'rnn_classifier_request_duration_seconds_count{path="/v2/models/{name}/infer",status='
+    latency = (
+        'rnn_classifier_request_duration_seconds_count{path="/v2/models/{name}/infer",'
+        'protocol="rest",status='
+    )
     predictions = "rnn_classifier_predictions_total"
     # Every series exists once one request of its kind was answered; then count from there.
     infer(client, {"inputs": [text_input(TEXTS, [4])]})

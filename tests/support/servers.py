@@ -1,4 +1,5 @@
-"""The real service in a subprocess (`python -m app`, or another command), talked to over HTTP."""
+"""The real service in a subprocess (`python -m app`, or another command), talked to over HTTP and
+gRPC (each server gets its own free gRPC port unless the test sets GRPC_PORT)."""
 
 import os
 import socket
@@ -22,8 +23,9 @@ class Server:
     """A server subprocess whose output is read as it comes: a full pipe would block its logging,
     and with it the event loop, after a few hundred access-log lines."""
 
-    def __init__(self, process: subprocess.Popen[str], base_url: str) -> None:
+    def __init__(self, process: subprocess.Popen[str], base_url: str, grpc_port: int) -> None:
         self.process, self.base_url = process, base_url
+        self.grpc_address = f"127.0.0.1:{grpc_port}"  # host:port, as gRPC clients take it
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -50,17 +52,25 @@ def start_server(
     HOST are in its environment; a `command` that takes them as options gets {port} filled in.
     `cpus`: the only CPUs it may run on."""
     port = free_port()
+    grpc_port = int(env.get("GRPC_PORT", free_port()))
     process = subprocess.Popen(
         [sys.executable, *(part.format(port=port) for part in command)],
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         cwd=ROOT,
         text=True,
-        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "THREADS": "1", **env},
+        env={
+            **os.environ,
+            "PORT": str(port),
+            "GRPC_PORT": str(grpc_port),
+            "HOST": "127.0.0.1",
+            "THREADS": "1",
+            **env,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
-    server = Server(process, base_url)
+    server = Server(process, base_url, grpc_port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
