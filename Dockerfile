@@ -45,6 +45,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
+    GRPC_PORT=8001 \
     WORKERS=1
 
 RUN groupadd --gid 10001 app \
@@ -60,7 +61,7 @@ WORKDIR /app
 COPY --from=builder /model_artifacts/ /app/model_artifacts/
 
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('PORT', '8000'), timeout=4)"]
 

@@ -114,8 +114,10 @@ DF
 docker build -q -t python:3.11-slim "$W/base" >/dev/null
 
 log "docker compose up -d --build --wait (WORKERS=$WORKERS)"
-API_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export API_PORT
+free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+API_PORT=$(free_port)
+GRPC_API_PORT=$(free_port)
+export API_PORT GRPC_API_PORT
 docker compose "${COMPOSE_FILES[@]}" up -d --build --wait --wait-timeout 180 >"$W/up.log" 2>&1 \
     || { tail -n 80 "$W/up.log"; die "build failed or the service did not become healthy"; }
 grep -E '^onnxruntime [0-9]' "$W/up.log" | sed 's/^/    build: /' || true
@@ -162,6 +164,23 @@ print(f"    model: {json.dumps(body.get('model'))[:160]}")
 status, metrics = get("/metrics")
 assert status == 200 and b"rnn_classifier_" in metrics, "/metrics has no rnn_classifier_ series"
 print("    /health/ready 200, /classify 2 results, /metrics 200")
+EOF
+
+log "checking gRPC (tritonclient.grpc, from the test install)"
+"$PYTHON" - "127.0.0.1:$GRPC_API_PORT" <<'EOF'
+import sys
+
+import numpy as np
+import tritonclient.grpc as triton
+
+client = triton.InferenceServerClient(sys.argv[1])
+assert client.is_server_ready(), "gRPC ServerReady is false"
+name = client.get_model_repository_index().models[0].name
+texts = triton.InferInput("TEXT", [2], "BYTES")
+texts.set_data_from_numpy(np.array([b"a great movie", b"a dull mess"], dtype=object))
+result = client.infer(name, [texts])
+assert result.as_numpy("PROBABILITIES").shape[0] == 2
+print(f"    gRPC ModelInfer: {list(result.as_numpy('LABEL'))} from {name}")
 EOF
 
 uid=$(docker compose "${COMPOSE_FILES[@]}" exec -T api id -u | tr -d '[:space:]')

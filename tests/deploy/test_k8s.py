@@ -138,6 +138,15 @@ def test_probes_use_the_health_endpoints_on_the_named_port() -> None:
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 60  # model load on a slow node
 
 
+def test_grpc_is_exposed_where_the_service_listens_for_it(pod_settings: Settings) -> None:
+    ports = {port["name"]: port["containerPort"] for port in container()["ports"]}
+    assert ports == {"http": pod_settings.port, "grpc": pod_settings.grpc_port}
+    grpc = next(p for p in one("Service")["spec"]["ports"] if p["name"] == "grpc")
+    assert grpc["targetPort"] == "grpc" and grpc["appProtocol"] == "kubernetes.io/h2c"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"EXPOSE {pod_settings.port} {pod_settings.grpc_port}" in dockerfile
+
+
 def test_container_runs_locked_down_as_the_image_user() -> None:
     pod = one("Deployment")["spec"]["template"]["spec"]
     effective = {**pod["securityContext"], **container()["securityContext"]}

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import random
-import shutil
 import signal
 import socket
 import threading
@@ -12,11 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.support.artifacts import BUNDLED_MODEL
-from tests.support.metrics import metric_total
+from tests.support.metrics import metric_total, predictions_by_worker
 from tests.support.servers import Server, start_server, stop_server
 
 # These tests fill the queue on purpose and need it to stay full for a while: one text per
@@ -178,25 +175,6 @@ def test_sigterm_exits_after_shutdown_timeout_with_a_json_503() -> None:
     assert [r.status_code for r in responses] == [503, 503], log
     for response in responses:
         assert response.json()["error"]["type"] == "not_ready"
-
-
-def predictions_by_worker(directory: Path) -> dict[str, float]:
-    """Texts each worker process predicted, read from its own multiprocess file alone."""
-    counts = {}
-    for path in directory.glob("counter_*.db"):
-        alone = directory / f"alone-{path.stem}"
-        alone.mkdir(exist_ok=True)
-        shutil.copy(path, alone / path.name)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(alone))
-        counts[path.stem.split("_")[-1]] = sum(
-            sample.value
-            for family in registry.collect()
-            if family.name == "rnn_classifier_predictions"
-            for sample in family.samples
-            if sample.name.endswith("_total")
-        )
-    return counts
 
 
 def test_two_workers_report_metrics_summed_across_processes(tmp_path: Path) -> None:

@@ -3,8 +3,13 @@
 A series that is not there fails the test, so a renamed metric never reads as 0.
 """
 
+import shutil
+from pathlib import Path
+
 import httpx
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 Source = TestClient | str  # an in-process client, or a running server's base URL
 
@@ -36,3 +41,22 @@ def metric_total(source: Source, name: str) -> float:
     ]
     assert values, f"no series of {name} in the metrics"
     return sum(values)
+
+
+def predictions_by_worker(directory: Path) -> dict[str, float]:
+    """Texts each worker process predicted, read from its own multiprocess file alone."""
+    counts = {}
+    for path in directory.glob("counter_*.db"):
+        alone = directory / f"alone-{path.stem}"
+        alone.mkdir(exist_ok=True)
+        shutil.copy(path, alone / path.name)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(alone))
+        counts[path.stem.split("_")[-1]] = sum(
+            sample.value
+            for family in registry.collect()
+            if family.name == "rnn_classifier_predictions"
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        )
+    return counts
