@@ -10,8 +10,8 @@ from pathlib import Path
 
 from app.core.artifacts import load_artifacts
 from app.engines.onnx_runtime import OnnxEngine
+from app.infer.explanation import Explanation
 from app.infer.occlusion import explain
-from app.infer.results import Explanation
 
 
 def _numbers(values: list[float], limit: int = 6) -> str:

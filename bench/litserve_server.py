@@ -17,11 +17,11 @@ from typing import Any
 import litserve as ls
 import torch
 
+from app.api.results import Prediction, prediction
 from app.api.schemas import ClassifyRequest, ClassifyResponse
 from app.core.artifacts import Artifacts, load_artifacts
 from app.core.network import collate, from_weights
 from app.core.tokenizer import Encoded
-from app.infer.results import Prediction, prediction
 from app.lifecycle.version import ModelRef
 
 MAX_BATCH_SIZE = 64  # requests per forward pass, as ours' MAX_BATCH_SIZE default (texts)

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from fastapi import FastAPI, HTTPException, Request
 
+from app.api.results import Prediction, prediction
 from app.api.schemas import ClassifyRequest, ClassifyResponse, Health
 from app.core.artifacts import Artifacts, load_artifacts
 from app.core.network import collate, from_weights
-from app.infer.results import Prediction, prediction
 from app.lifecycle.version import ModelRef
 
 

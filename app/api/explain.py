@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request
 
 from app.api.errors import ERROR_RESPONSES, MODEL_ERROR_RESPONSES
+from app.api.results import Explanation
 from app.api.schemas import ExplainRequest, ExplainResponse
 from app.http.auth import ApiKeyRoute
 from app.http.dependencies import StateDep
@@ -38,4 +39,6 @@ async def explain_texts(body: ExplainRequest, request: Request, state: StateDep)
     the label's probability drops when the token is replaced by `<unk>`."""
     with state.registry.use(body.model, body.version, request.headers) as loaded:
         results = await explanations_for(loaded, body.texts, state.explain_slots)
-    return ExplainResponse(model=loaded.ref, results=results)
+    return ExplainResponse(
+        model=loaded.ref, results=[Explanation.model_validate(e) for e in results]
+    )

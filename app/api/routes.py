@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app import metrics
 from app.api.errors import ERROR_RESPONSES, MODEL_ERROR_RESPONSES
+from app.api.results import predictions
 from app.api.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -30,7 +31,7 @@ keyed = APIRouter(route_class=ApiKeyRoute)
 
 def classified_body(classified: Classified) -> bytes:
     # orjson, not the response model: serializing through pydantic costs more than the model.
-    return orjson.dumps({"model": classified.ref, "results": classified.predictions()})
+    return orjson.dumps({"model": classified.ref, "results": predictions(classified)})
 
 
 @keyed.post(

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.infer.results import Explanation, Prediction
+from app.api.results import Explanation, Prediction
 from app.lifecycle.version import ModelRef
 
 

@@ -9,14 +9,12 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from app import metrics
 from app.core.tokenizer import UNK_ID, Encoded
 from app.errors import InvalidInput
-from app.infer.results import prediction
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.version import LoadedVersion, ModelRef
 
@@ -57,14 +55,6 @@ class Classified:
     encoded: list[Encoded]
     probabilities: np.ndarray  # [texts, labels], float32
     best: list[int]  # index of each text's most probable label
-
-    def predictions(self) -> list[dict[str, Any]]:
-        return [
-            prediction(self.labels, item, row, top)
-            for item, top, row in zip(
-                self.encoded, self.best, self.probabilities.tolist(), strict=True
-            )
-        ]
 
     def best_labels(self) -> list[str]:
         return [self.labels[index] for index in self.best]

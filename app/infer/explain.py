@@ -5,8 +5,8 @@ import time
 
 from app import metrics
 from app.infer.classify import encode_texts_off_loop
+from app.infer.explanation import Explanation
 from app.infer.occlusion import explain
-from app.infer.results import Explanation
 from app.lifecycle.state import ExplainSlots
 from app.lifecycle.version import LoadedVersion
 

@@ -18,7 +18,7 @@ import numpy as np
 from app.core.architecture import ModelConfig
 from app.core.tokenizer import UNK_ID, UNK_TOKEN, Encoded, split_words
 from app.engines.base import Engine, Trace
-from app.infer.results import (
+from app.infer.explanation import (
     DenseLayer,
     EmbeddingLayer,
     Explanation,
@@ -27,7 +27,6 @@ from app.infer.results import (
     NgramLayer,
     RnnLayer,
     SoftmaxLayer,
-    prediction,
 )
 
 
@@ -95,10 +94,15 @@ def explain(
         whole, occluded = probabilities[start], probabilities[start + 1 : start + 1 + length]
         start += length + 1
         drop = (whole - occluded).T  # [labels, tokens]
+        layers = _layers(text, item, trace, index, architecture, labels)
         results.append(
             Explanation(
-                **prediction(labels, item, trace.probabilities[index].tolist()),
-                layers=_layers(text, item, trace, index, architecture, labels),
+                label=layers.softmax.label,
+                score=layers.softmax.probabilities[layers.softmax.label],
+                probabilities=layers.softmax.probabilities,
+                truncated=item.truncated,
+                tokens=item.num_tokens,
+                layers=layers,
                 attributions=dict(zip(labels, drop.tolist(), strict=True)),
             )
         )

@@ -12,8 +12,8 @@ from app.core.network import collate, from_weights
 from app.core.tokenizer import UNK_ID
 from app.engines.onnx_runtime import OnnxEngine
 from app.engines.torch_eager import TorchEngine
+from app.infer.explanation import Explanation
 from app.infer.occlusion import explain, occlusion_variants
-from app.infer.results import Explanation
 from app.trace import main as trace_main
 from tests.support.artifacts import BUNDLED_MODEL
 from training.data import BUNDLED_DATA, load_examples, split_examples

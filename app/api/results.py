@@ -1,17 +1,23 @@
-"""What the request path answers, as data: a prediction per text, and an explanation of one.
+"""What REST answers per text: a prediction, and an explanation (from app/infer/explanation.py's
+plain data, read by attribute).
 
-Pydantic models, so the REST schemas and the OpenAPI document reuse them as they are; the classify
-flow builds the same shape as plain dicts (app/infer/classify.py), which serialize faster.
+Pydantic models, so the response schemas and the OpenAPI document use them as they are;
+predictions are built as plain dicts of the same shape (`predictions`), which serialize faster.
 """
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.tokenizer import Encoded
+from app.infer.classify import Classified
 
 
-class Prediction(BaseModel):
+class _FromData(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Prediction(_FromData):
     label: str = Field(description="The most probable label")
     score: float = Field(description="Probability of `label`")
     probabilities: dict[str, float] = Field(description="Probability of every label; they sum to 1")
@@ -19,33 +25,33 @@ class Prediction(BaseModel):
     tokens: int = Field(description="Word tokens in the text, before truncation")
 
 
-class InputLayer(BaseModel):
+class InputLayer(_FromData):
     tokens: list[str] = Field(description="Word tokens the model reads (after truncation)")
     ids: list[int] = Field(description="Their vocabulary ids")
     unknown: list[bool] = Field(description="True where the word is not in the vocabulary (<unk>)")
     truncated: bool
 
 
-class EmbeddingLayer(BaseModel):
+class EmbeddingLayer(_FromData):
     shape: list[int] = Field(description="[tokens, embedding size]")
     norms: list[float] = Field(description="L2 norm of each token's embedding vector")
 
 
-class RnnLayer(BaseModel):
+class RnnLayer(_FromData):
     shape: list[int] = Field(description="[time steps, hidden size x directions]")
     step_norms: list[float] = Field(description="L2 norm of the hidden state at each time step")
     pooling: str = Field(description="How the time steps become one feature vector")
     pooled_features: int = Field(description="Size of the pooled feature vector")
 
 
-class DenseLayer(BaseModel):
+class DenseLayer(_FromData):
     logits: dict[str, float] = Field(
         description="Class scores before softmax: the dense layer's, plus the n-gram branch's "
         "(`ngrams.logits`) in a model that has one"
     )
 
 
-class NgramLayer(BaseModel):
+class NgramLayer(_FromData):
     logits: dict[str, float] = Field(
         description="The n-gram branch's class scores (the mean over the text's words and hashed "
         "word pairs), already added into `dense.logits`; the RNN's part is the difference"
@@ -53,12 +59,12 @@ class NgramLayer(BaseModel):
     buckets: int = Field(description="Hash buckets the word pairs share")
 
 
-class SoftmaxLayer(BaseModel):
+class SoftmaxLayer(_FromData):
     probabilities: dict[str, float]
     label: str
 
 
-class Layers(BaseModel):
+class Layers(_FromData):
     input: InputLayer
     embedding: EmbeddingLayer
     rnn: RnnLayer
@@ -90,3 +96,12 @@ def prediction(
         "truncated": item.truncated,
         "tokens": item.num_tokens,
     }
+
+
+def predictions(classified: Classified) -> list[dict[str, Any]]:
+    return [
+        prediction(classified.labels, item, row, top)
+        for item, top, row in zip(
+            classified.encoded, classified.best, classified.probabilities.tolist(), strict=True
+        )
+    ]
