@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
 from app.api import explain, routes
-from app.api.errors import rest_http_error
+from app.api.errors import REST_ERRORS
 from app.api.fast_path import ClassifyFastPath
 from app.http.errors import install_error_handlers
 from app.http.middleware import RequestMiddleware
@@ -29,7 +29,7 @@ from app.ui.docs import install_docs_ui
 from app.ui.pages import install_playground
 from app.v2 import repository as v2_repository
 from app.v2 import routes as v2_routes
-from app.v2.errors import v2_http_error
+from app.v2.errors import V2_ERRORS
 
 DESCRIPTION = (
     "Classify texts with a trained RNN, through `/classify` or the Open Inference Protocol "
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     )
     app.state.serving = state
     app.state.keys = keys
-    install_error_handlers(app, rest=rest_http_error, oip=v2_http_error)
+    install_error_handlers(app, [V2_ERRORS, REST_ERRORS])
     app.include_router(routes.keyed)
     app.include_router(routes.router)
     app.include_router(explain.router)

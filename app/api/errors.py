@@ -1,13 +1,21 @@
 """How the REST API answers the request path's errors, and how the OpenAPI document lists them."""
 
 from app.errors import InferError, InvalidInput
-from app.http.errors import ErrorBody, ErrorType, HttpError, shared_http_error
+from app.http.errors import ErrorBody, ErrorShape, ErrorType, HttpError, shared_http_error
 
 
 def rest_http_error(exc: InferError) -> HttpError:
     if isinstance(exc, InvalidInput):
         return HttpError(422, "validation", str(exc))
     return shared_http_error(exc)
+
+
+# Every path no other protocol owns: {"error": {"type": ..., "message": ...}}.
+REST_ERRORS = ErrorShape(
+    prefix=None,
+    error=lambda type_, message: {"type": type_, "message": message},
+    mapping=rest_http_error,
+)
 
 
 # status -> (type, when, an example message as the service words it), for the OpenAPI schema.

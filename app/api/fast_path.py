@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import rest_http_error
 from app.api.routes import classified_body
 from app.api.schemas import ClassifyRequest
 from app.errors import InferError
@@ -65,7 +64,7 @@ class ClassifyFastPath:
                 Headers(scope=scope),
             )
         except InferError as exc:
-            await domain_error_response(exc, rest_http_error, scope["path"])(scope, receive, send)
+            await domain_error_response(scope, exc)(scope, receive, send)
             return
         # The route's answer, sent as the two ASGI messages a Response object would send.
         content = classified_body(classified)

@@ -24,11 +24,11 @@ def refusal(scope: Scope, api_key: bytes | None, setting: str = "API_KEY") -> Re
         return None
     what = "API key" if setting == "API_KEY" else f"key ({setting})"
     return error_response(
+        scope,
         401,
         "unauthorized",
         f"missing or wrong {what} (send 'Authorization: Bearer <key>' or 'X-API-Key: <key>')",
         headers={"WWW-Authenticate": "Bearer"},
-        path=scope["path"],
     )
 
 

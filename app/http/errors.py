@@ -7,6 +7,7 @@ protocol the path belongs to.
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Scope
 
 from app import metrics
 from app.errors import (
@@ -37,8 +39,6 @@ ErrorType = Literal[
     "refused",
     "internal",
 ]
-# Everything under this prefix speaks the Open Inference Protocol, its errors included.
-OIP_PREFIX = "/v2"
 # nginx's "client closed request": logged and counted, never read by anyone.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -64,25 +64,41 @@ class HttpError(Exception):
 ErrorMapping = Callable[[InferError], HttpError]
 
 
-def is_oip_path(path: str) -> bool:
-    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+@dataclass(frozen=True)
+class ErrorShape:
+    """How one protocol's clients read an error: under which paths (None: any), the value of the
+    body's "error" for an error type and message, and the status of each plain error."""
+
+    prefix: str | None
+    error: Callable[[ErrorType, str], object]
+    mapping: ErrorMapping
+
+    def owns(self, path: str) -> bool:
+        prefix = self.prefix
+        return prefix is None or path == prefix or path.startswith(prefix + "/")
+
+
+def shape_of(scope: Scope) -> ErrorShape:
+    shapes: list[ErrorShape] = scope["app"].state.error_shapes
+    path = scope["path"]
+    return next(shape for shape in shapes if shape.owns(path))
 
 
 def error_response(
+    scope: Scope,
     status: int,
     type_: ErrorType,
     message: str,
     headers: dict[str, str] | None = None,
-    path: str = "",
 ) -> JSONResponse:
-    """The error in the shape its path's clients read: tritonclient and KServe expect a string."""
+    """The error in the shape the request's protocol reads."""
     metrics.errors(type_, "rest").inc()
-    error = message if is_oip_path(path) else {"type": type_, "message": message}
+    error = shape_of(scope).error(type_, message)
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
-def http_error_response(error: HttpError, path: str) -> JSONResponse:
-    return error_response(error.status, error.type, error.message, error.headers, path)
+def http_error_response(scope: Scope, error: HttpError) -> JSONResponse:
+    return error_response(scope, error.status, error.type, error.message, error.headers)
 
 
 def shared_http_error(exc: InferError) -> HttpError:
@@ -99,10 +115,10 @@ def shared_http_error(exc: InferError) -> HttpError:
     raise TypeError(f"no HTTP answer for {type(exc).__name__}") from exc
 
 
-def domain_error_response(exc: InferError, mapping: ErrorMapping, path: str) -> Response:
+def domain_error_response(scope: Scope, exc: InferError) -> Response:
     if isinstance(exc, ClientGone):
         return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return http_error_response(mapping(exc), path)
+    return http_error_response(scope, shape_of(scope).mapping(exc))
 
 
 def describe_validation(errors: Sequence[Any]) -> str:
@@ -127,29 +143,27 @@ def _describe(request: Request, exc: RequestValidationError) -> tuple[int, str]:
 _HTTP_ERROR_TYPES: dict[int, ErrorType] = {404: "not_found", 405: "not_found", 413: "too_large"}
 
 
-def install_error_handlers(app: FastAPI, rest: ErrorMapping, oip: ErrorMapping) -> None:
-    """Answer every error in its protocol's shape; the request path's errors as `rest` or, under
-    /v2, as `oip` maps them."""
+def install_error_handlers(app: FastAPI, shapes: list[ErrorShape]) -> None:
+    """Answer every error in the shape of the protocol that owns its path (the first of `shapes`
+    that does; the last should own every path)."""
+    app.state.error_shapes = shapes
 
     @app.exception_handler(InferError)
     async def request_path_error(request: Request, exc: InferError) -> Response:
-        path = request.scope["path"]
-        return domain_error_response(exc, oip if is_oip_path(path) else rest, path)
+        return domain_error_response(request.scope, exc)
 
     @app.exception_handler(HttpError)
     async def http_error(request: Request, exc: HttpError) -> JSONResponse:
-        return http_error_response(exc, request.scope["path"])
+        return http_error_response(request.scope, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message = _describe(request, exc)
-        return error_response(status, "validation", message, path=request.scope["path"])
+        return error_response(request.scope, status, "validation", message)
 
     @app.exception_handler(StarletteHTTPException)
     async def framework_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = _HTTP_ERROR_TYPES.get(exc.status_code, "validation")
         # Keeps e.g. the Allow header of a 405 (RFC 9110).
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(
-            exc.status_code, type_, str(exc.detail), headers, request.scope["path"]
-        )
+        return error_response(request.scope, exc.status_code, type_, str(exc.detail), headers)

@@ -84,7 +84,7 @@ class RequestMiddleware:
             # shape, retryable elsewhere, rather than with its plain-text 500.
             if not response.status:
                 message = "shutting down: the request did not finish in time"
-                await error_response(503, "not_ready", message, path=scope["path"])(
+                await error_response(scope, 503, "not_ready", message)(
                     scope, receive, response.send
                 )
             raise
@@ -101,9 +101,7 @@ class RequestMiddleware:
         if content_length is not None and content_length > self.max_body_bytes:
             # Answered unread: the server discards the body instead of handing it to us.
             message = self._too_large_message()
-            await error_response(413, "too_large", message, path=scope["path"])(
-                scope, receive, send
-            )
+            await error_response(scope, 413, "too_large", message)(scope, receive, send)
         elif content_length is None and scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, self._limited(receive), send)
         else:
@@ -142,9 +140,7 @@ async def _internal_error(scope: Scope, receive: Receive, response: _Response) -
     if response.status:  # headers are out: the server closes the connection instead
         return
     message = f"internal error (error id {error_id})"
-    await error_response(500, "internal", message, path=scope["path"])(
-        scope, receive, response.send
-    )
+    await error_response(scope, 500, "internal", message)(scope, receive, response.send)
 
 
 def _record(scope: Scope, response: _Response, elapsed: float) -> None:

@@ -14,10 +14,11 @@ from pydantic import BaseModel, Field
 
 from app.http.auth import AdminKeyRoute
 from app.http.dependencies import StateDep
-from app.http.errors import OIP_PREFIX, HttpError
+from app.http.errors import HttpError
 from app.lifecycle.control import ControlError
 from app.lifecycle.state import ServingState
 from app.repository.layout import LoadConfig, RepositoryError, parse_load_config
+from app.v2.errors import OIP_PREFIX
 from app.v2.schemas import OIP_ERROR_RESPONSES, OipError
 
 TAGS: list[str | Enum] = ["open inference protocol (v2): model repository"]

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.http.auth import ApiKeyRoute
 from app.http.dependencies import READY, ClientGoneDep, StateDep
-from app.http.errors import OIP_PREFIX, HttpError
+from app.http.errors import HttpError
 from app.infer.classify import classify_texts
 from app.lifecycle.version import LoadedVersion
 from app.oip.contract import INPUT, LABEL, PROBABILITIES, SERVER_NAME, TensorError
 from app.v2.codec import HEADER_LENGTH
+from app.v2.errors import OIP_PREFIX
 from app.v2.schemas import (
     INFER_ERROR_RESPONSES,
     INFER_OPENAPI,
