@@ -86,6 +86,11 @@ QUEUE_DEPTH = Gauge(
     VERSION,
     multiprocess_mode="livesum",
 )
+MODEL_REQUESTS = Counter(
+    "rnn_classifier_model_requests_total",
+    "Classify requests this version answered, by protocol (rest: /classify and /v2 infer; grpc)",
+    [*VERSION, "protocol"],
+)
 PREDICTIONS = Counter(
     "rnn_classifier_predictions_total", "Predictions by predicted label", [*VERSION, "label"]
 )
@@ -132,6 +137,7 @@ VERSION_ARM = Gauge(
     multiprocess_mode="max",
 )
 PER_VERSION = (
+    MODEL_REQUESTS,
     INFERENCE_LATENCY,
     QUEUE_LATENCY,
     BATCH_SIZE,

@@ -26,12 +26,19 @@ class VersionMetrics:
         self.unknown_share: Histogram = metrics.UNKNOWN_SHARE.labels(*self.labels)
         self.top_probability: Histogram = metrics.TOP_PROBABILITY.labels(*self.labels)
         self._predictions: dict[str, Counter] = {}
+        self._requests: dict[str, Counter] = {}
         self._arm_set = False
 
     def prediction(self, label: str) -> Counter:
         child = self._predictions.get(label)
         if child is None:
             child = self._predictions[label] = metrics.PREDICTIONS.labels(*self.labels, label)
+        return child
+
+    def request(self, protocol: str) -> Counter:
+        child = self._requests.get(protocol)
+        if child is None:
+            child = self._requests[protocol] = metrics.MODEL_REQUESTS.labels(*self.labels, protocol)
         return child
 
     def count_tokens(self, real: int, padded: int) -> None:
@@ -60,6 +67,9 @@ class VersionMetrics:
                 if family is metrics.PREDICTIONS:
                     for label in self._predictions:
                         family.remove(*self.labels, label)
+                elif family is metrics.MODEL_REQUESTS:
+                    for protocol in self._requests:
+                        family.remove(*self.labels, protocol)
                 elif family is metrics.VERSION_STATE:
                     for state in STATES:
                         family.remove(*self.labels, state)

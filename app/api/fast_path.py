@@ -62,6 +62,7 @@ class ClassifyFastPath:
                 request.texts,
                 client_gone(scope),
                 Headers(scope=scope),
+                "rest",
             )
         except InferError as exc:
             await domain_error_response(scope, exc)(scope, receive, send)

@@ -48,7 +48,7 @@ async def classify(
     # A well-formed request is answered by app/api/fast_path.py before it gets here, with the
     # same flow; this route answers the rest, and documents the endpoint.
     classified = await classify_request(
-        state.registry, body.model, body.version, body.texts, client_gone, request.headers
+        state.registry, body.model, body.version, body.texts, client_gone, request.headers, "rest"
     )
     return Response(classified_body(classified), media_type="application/json")
 

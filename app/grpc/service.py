@@ -140,6 +140,7 @@ class InferenceService:
             decoded.texts,
             context.cancelled,
             dict(context.invocation_metadata() or ()),
+            "grpc",
         )
         return infer_response(
             classified.ref,

@@ -87,18 +87,20 @@ async def classify_request(
     texts: list[str],
     client_gone: Callable[[], bool],
     metadata: Mapping[str, str],
+    protocol: str,
 ) -> Classified:
     """classify_texts on the version a request names (or the default, as the rollout routes it
     by the request's `metadata`), which it holds until answered. Raises UnknownModel, NotReady
     and what classify_texts raises."""
     with registry.use(model, version, metadata) as loaded:
-        return await classify_texts(loaded, texts, client_gone)
+        return await classify_texts(loaded, texts, client_gone, protocol)
 
 
 async def classify_texts(
-    loaded: LoadedVersion, texts: list[str], client_gone: Callable[[], bool]
+    loaded: LoadedVersion, texts: list[str], client_gone: Callable[[], bool], protocol: str
 ) -> Classified:
-    """A label per text, all of them batched with concurrent requests' texts.
+    """A label per text, all of them batched with concurrent requests' texts; counted per
+    version under `protocol` (the metrics' name of the caller's protocol: rest or grpc).
 
     Raises InvalidInput, Overloaded, ClientGone (dropped unrun) or BatchFailed.
     """
@@ -110,4 +112,5 @@ async def classify_texts(
     best: list[int] = probabilities.argmax(axis=1).tolist()
     classified = Classified(loaded.ref, loaded.artifacts.labels, encoded, probabilities, best)
     _count(loaded, best, classified)
+    loaded.metrics.request(protocol).inc()
     return classified

@@ -169,7 +169,7 @@ async def infer(request: Request, loaded: RoutedDep, client_gone: ClientGoneDep)
         decoded = decode_request(await request.body(), request.headers.get(HEADER_LENGTH))
     except TensorError as exc:
         raise HttpError(400, "validation", str(exc)) from exc
-    classified = await classify_texts(loaded, decoded.texts, client_gone)
+    classified = await classify_texts(loaded, decoded.texts, client_gone, "rest")
     return infer_response(
         classified.ref, decoded, classified.probabilities, classified.best_labels()
     )

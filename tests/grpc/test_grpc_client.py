@@ -232,12 +232,23 @@ def test_request_metrics_carry_the_protocol(
     client.infer(MODEL.name, [text_input(TEXTS)])
     with pytest.raises(grpc.RpcError):
         call_raw(channel, _request(_set(datatype="FP32")))
-    ok, invalid = (metric(bundled_server.base_url, series % s) for s in ("OK", "INVALID_ARGUMENT"))
+    answered = (
+        f'rnn_classifier_model_requests_total{{model="{MODEL.name}",protocol="%s",'
+        f'version="{MODEL.version}"}}'
+    )
+    rest_probabilities(bundled_server, TEXTS)
+    url = bundled_server.base_url
+    ok, invalid = (metric(url, series % s) for s in ("OK", "INVALID_ARGUMENT"))
+    by_grpc, by_rest = (metric(url, answered % p) for p in ("grpc", "rest"))
     client.infer(MODEL.name, [text_input(TEXTS)])
     with pytest.raises(grpc.RpcError):
         call_raw(channel, _request(_set(datatype="FP32")))
-    assert metric(bundled_server.base_url, series % "OK") == ok + 1
-    assert metric(bundled_server.base_url, series % "INVALID_ARGUMENT") == invalid + 1
+    assert metric(url, series % "OK") == ok + 1
+    assert metric(url, series % "INVALID_ARGUMENT") == invalid + 1
+    assert (metric(url, answered % "grpc"), metric(url, answered % "rest")) == (
+        by_grpc + 1,
+        by_rest,
+    )
     text = httpx.get(bundled_server.base_url + "/metrics").text
     assert 'rnn_classifier_errors_total{protocol="grpc",type="validation"}' in text
     assert 'rnn_classifier_requests_in_flight{protocol="grpc"}' in text
