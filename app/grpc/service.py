@@ -28,12 +28,14 @@ from app.grpc.tensors import decode_infer, infer_response
 from app.infer.classify import classify_request
 from app.lifecycle.state import ServingState
 from app.lifecycle.version import LoadedVersion
-from app.oip.contract import INPUT, LABEL, PROBABILITIES, SERVER_NAME
+from app.oip.contract import SERVER_NAME, input_specs, output_specs
 from app.repository.layout import LoadConfig, parse_load_config
 
 log = logging.getLogger(__name__)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+# The protocol's datatypes as the model configuration names them.
+CONFIG_TYPES = {"BYTES": config_pb.TYPE_STRING, "FP32": config_pb.TYPE_FP32}
 # grpc.aio.ServicerContext; grpcio ships no type hints.
 Context: TypeAlias = Any
 Rpc = Callable[[Any, Context], Awaitable[Message]]
@@ -98,12 +100,10 @@ class InferenceService:
             name=loaded.ref.name,
             versions=[v.ref.version for v in self.registry.versions(loaded.ref.name)],
             platform=loaded.engine.name,
-            inputs=[tensor(name=INPUT, datatype="BYTES", shape=[-1])],
+            inputs=[tensor(name=s.name, datatype=s.datatype, shape=s.shape) for s in input_specs()],
             outputs=[
-                tensor(
-                    name=PROBABILITIES, datatype="FP32", shape=[-1, len(loaded.artifacts.labels)]
-                ),
-                tensor(name=LABEL, datatype="BYTES", shape=[-1]),
+                tensor(name=s.name, datatype=s.datatype, shape=s.shape)
+                for s in output_specs(len(loaded.artifacts.labels))
             ],
         )
 
@@ -117,12 +117,13 @@ class InferenceService:
             backend=SERVER_NAME,
             # 0: the shapes below carry the batch dimension themselves, as Triton reads them.
             max_batch_size=0,
-            input=[config_pb.ModelInput(name=INPUT, data_type=config_pb.TYPE_STRING, dims=[-1])],
+            input=[
+                config_pb.ModelInput(name=s.name, data_type=CONFIG_TYPES[s.datatype], dims=s.shape)
+                for s in input_specs()
+            ],
             output=[
-                config_pb.ModelOutput(
-                    name=PROBABILITIES, data_type=config_pb.TYPE_FP32, dims=[-1, len(labels)]
-                ),
-                config_pb.ModelOutput(name=LABEL, data_type=config_pb.TYPE_STRING, dims=[-1]),
+                config_pb.ModelOutput(name=s.name, data_type=CONFIG_TYPES[s.datatype], dims=s.shape)
+                for s in output_specs(len(labels))
             ],
             parameters={"labels": config_pb.ModelParameter(string_value=json.dumps(labels))},
         )

@@ -4,6 +4,7 @@ BYTES input of texts, [N] or [N, 1]; the outputs PROBABILITIES (FP32 [N, labels]
 the same words."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from app.errors import InvalidInput
 
@@ -12,6 +13,22 @@ INPUT = "TEXT"
 PROBABILITIES = "PROBABILITIES"
 LABEL = "LABEL"
 OUTPUTS = (PROBABILITIES, LABEL)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    datatype: str
+    shape: list[int]  # -1: any size
+
+
+def input_specs() -> list[TensorSpec]:
+    return [TensorSpec(INPUT, "BYTES", [-1])]
+
+
+def output_specs(labels: int) -> list[TensorSpec]:
+    """What a model of `labels` classes answers, in the order it answers them."""
+    return [TensorSpec(PROBABILITIES, "FP32", [-1, labels]), TensorSpec(LABEL, "BYTES", [-1])]
 
 
 class TensorError(ValueError):

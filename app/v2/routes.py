@@ -16,7 +16,7 @@ from app.http.dependencies import READY, ClientGoneDep, StateDep
 from app.http.errors import HttpError
 from app.infer.classify import classify_texts
 from app.lifecycle.version import LoadedVersion
-from app.oip.contract import INPUT, LABEL, PROBABILITIES, SERVER_NAME, TensorError
+from app.oip.contract import PROBABILITIES, SERVER_NAME, TensorError, input_specs, output_specs
 from app.v2.codec import HEADER_LENGTH
 from app.v2.errors import OIP_PREFIX
 from app.v2.schemas import (
@@ -104,20 +104,22 @@ async def server_ready() -> Ready:
     dependencies=VERSIONED,
 )
 async def model_metadata(loaded: NamedDep, state: StateDep) -> ModelMetadata:
-    artifacts = loaded.artifacts
+    labels = loaded.artifacts.labels
     return ModelMetadata(
         name=loaded.ref.name,
         versions=[v.ref.version for v in state.registry.versions(loaded.ref.name)],
         platform=loaded.engine.name,
-        inputs=[TensorMetadata(name=INPUT, datatype="BYTES", shape=[-1])],
+        inputs=[
+            TensorMetadata(name=s.name, datatype=s.datatype, shape=s.shape) for s in input_specs()
+        ],
         outputs=[
             TensorMetadata(
-                name=PROBABILITIES,
-                datatype="FP32",
-                shape=[-1, len(artifacts.labels)],
-                parameters={"labels": artifacts.labels},
-            ),
-            TensorMetadata(name=LABEL, datatype="BYTES", shape=[-1]),
+                name=spec.name,
+                datatype=spec.datatype,
+                shape=spec.shape,
+                parameters={"labels": labels} if spec.name == PROBABILITIES else None,
+            )
+            for spec in output_specs(len(labels))
         ],
     )
 
