@@ -5,6 +5,12 @@ Health follows readiness: SERVING for "" and the inference service while the ser
 traffic, NOT_SERVING while starting, failed or draining. At the drain, `stop_accepting` makes
 grpcio refuse new calls (UNAVAILABLE, and a GOAWAY so clients reconnect elsewhere) while calls
 in flight finish; `stop` waits for them, up to SHUTDOWN_TIMEOUT_S.
+
+grpcio's stop cancels the calls that have reached the server but that the event loop has not
+handed to a handler yet (with 48 calls sent at once, 10 of them at SIGTERM: CANCELLED, lost to
+the caller). So the stop waits first until no new call has started for DISPATCH_QUIET_S (at most
+DISPATCH_GRACE_S): what had arrived is then running, and finishes. The gRPC counterpart of the
+backlog grace app/http/shutdown.py gives HTTP connections.
 """
 
 import asyncio
@@ -20,6 +26,8 @@ from app.lifecycle.state import Readiness, ServingState
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICES = ("", SERVICE.full_name)
+DISPATCH_QUIET_S = 0.1
+DISPATCH_GRACE_S = 1.0
 
 
 class GrpcServer:
@@ -41,9 +49,8 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", settings.max_body_bytes),
             ]
         )
-        self.server.add_generic_rpc_handlers(
-            [generic_handler(InferenceService(self.state, self.keys))]
-        )
+        self.service = InferenceService(self.state, self.keys)
+        self.server.add_generic_rpc_handlers([generic_handler(self.service)])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         host, port = settings.host, settings.grpc_port
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -71,8 +78,16 @@ class GrpcServer:
     def stop_accepting(self) -> None:
         """Refuse new calls from now on; calls in flight go on. Called once the drain begins."""
         if self._stopping is None:
-            timeout = float(self.settings.shutdown_timeout_s)
-            self._stopping = asyncio.get_running_loop().create_task(self.server.stop(timeout))
+            self._stopping = asyncio.get_running_loop().create_task(self._stop_once_dispatched())
+
+    async def _stop_once_dispatched(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DISPATCH_GRACE_S
+        seen = -1
+        while seen != self.service.calls_started and loop.time() < deadline:
+            seen = self.service.calls_started
+            await asyncio.sleep(DISPATCH_QUIET_S)
+        await self.server.stop(float(self.settings.shutdown_timeout_s))
 
     async def stop(self) -> None:
         """Once every call in flight is answered (or SHUTDOWN_TIMEOUT_S passed)."""

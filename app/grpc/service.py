@@ -59,6 +59,7 @@ class InferenceService:
     def __init__(self, state: ServingState, keys: dict[str, bytes | None]) -> None:
         self.state, self.keys = state, keys
         self.registry = state.registry
+        self.calls_started = 0  # every call handed to a handler (the drain watches it)
 
     def _authorize(self, context: Context, setting: str) -> None:
         key = self.keys[setting]
@@ -199,7 +200,10 @@ def generic_handler(service: InferenceService) -> grpc.GenericRpcHandler:
         rpc: Rpc = getattr(service, method.name)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             _answered(
-                f"/{SERVICE.full_name}/{method.name}", rpc, GetMessageClass(method.input_type)
+                service,
+                f"/{SERVICE.full_name}/{method.name}",
+                rpc,
+                GetMessageClass(method.input_type),
             ),
             response_serializer=lambda response: response.SerializeToString(),
         )
@@ -207,10 +211,11 @@ def generic_handler(service: InferenceService) -> grpc.GenericRpcHandler:
 
 
 def _answered(
-    path: str, rpc: Rpc, request_class: type[Message]
+    service: InferenceService, path: str, rpc: Rpc, request_class: type[Message]
 ) -> Callable[[bytes, Context], Awaitable[Message]]:
     async def call(raw: bytes, context: Context) -> Message:
         started = time.perf_counter()
+        service.calls_started += 1
         code = grpc.StatusCode.OK
         metrics.in_flight("grpc").inc()
         try:
