@@ -48,6 +48,11 @@ class ControlError(Exception):
     """A load or unload that cannot be done, or was refused; the message says why."""
 
 
+class NotExplicitControl(ControlError):
+    """A load or unload asked of a server whose MODEL_CONTROL is not explicit: not a bad request
+    but one the server's mode forbids (v2 REST answers 409)."""
+
+
 @dataclass(frozen=True)
 class Status:
     name: str

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from app import metrics
 from app.errors import NotReady, Overloaded
-from app.lifecycle.control import ModelControl
+from app.lifecycle.control import ModelControl, NotExplicitControl
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.workers import WorkerSync
 from app.repository.layout import LoadConfig, Repository, SingleModel, Source
@@ -121,14 +121,24 @@ class ServingState:
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(work))
 
+    def _require_explicit(self) -> None:
+        if self.settings.model_control != "explicit":
+            raise NotExplicitControl(
+                f"load and unload need MODEL_CONTROL=explicit (this server: "
+                f"{self.settings.model_control})"
+            )
+
     async def load_model(self, name: str, asked: LoadConfig) -> None:
-        """An explicit load, on every worker."""
+        """An explicit load, on every worker; NotExplicitControl unless MODEL_CONTROL=explicit."""
+        self._require_explicit()
         if self.sync is not None:
             await self.sync.load(name, asked)
         else:
             await self.control.load(name, asked)
 
     async def unload_model(self, name: str) -> None:
+        """An explicit unload, on every worker; NotExplicitControl unless MODEL_CONTROL=explicit."""
+        self._require_explicit()
         if self.sync is not None:
             await self.sync.unload(name)
         else:

@@ -20,6 +20,7 @@ from app.v2.codec import HEADER_LENGTH, TensorError
 from app.v2.schemas import (
     INFER_ERROR_RESPONSES,
     INFER_OPENAPI,
+    INFER_RESPONSE_HEADERS,
     INPUT,
     LABEL,
     OIP_ERROR_RESPONSES,
@@ -149,6 +150,7 @@ _INFER_ROUTE = {
             "description": "JSON, or (when an output is binary) a JSON header of "
             f"{HEADER_LENGTH} bytes followed by the binary outputs",
             "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            "headers": INFER_RESPONSE_HEADERS,
         },
         **INFER_ERROR_RESPONSES,
     },
