@@ -5,9 +5,11 @@ beside REST), the protocols' routers serve it.
 gunicorn with uvicorn workers (app/http/shutdown.py keeps their shutdown lossless too).
 """
 
+import copy
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -56,6 +58,15 @@ class ServiceApp(FastAPI):
 
     async def behind_front(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with this server's limits (settings) declared where they apply."""
+        before = self.openapi_schema
+        schema = super().openapi()
+        if schema is not before:  # new: the routes' own, shared with other apps; a copy
+            schema = _declare_limits(copy.deepcopy(schema), self.state.serving.settings)
+            self.openapi_schema = schema
+        return schema
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -112,6 +123,28 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     # LOG_LEVEL=warning silences the per-request access lines too, as uvicorn's own would be.
     logging.getLogger("app").setLevel(settings.log_level.upper())
     return app
+
+
+def _declare_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The texts a request may carry, and their length, as this server's settings bound them
+    (MAX_TEXTS_PER_REQUEST, MAX_EXPLAIN_TEXTS, MAX_TEXT_CHARS): what it refuses, declared."""
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    for path, max_texts in (
+        ("/classify", settings.max_texts_per_request),
+        ("/explain", settings.max_explain_texts),
+    ):
+        body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        texts = components[body["$ref"].rsplit("/", 1)[-1]]["properties"]["texts"]
+        texts["maxItems"] = max_texts
+        texts["items"]["maxLength"] = settings.max_text_chars
+    for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
+        body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        tensor = body["properties"]["inputs"]["items"]["properties"]
+        tensor["shape"]["prefixItems"][0]["maximum"] = settings.max_texts_per_request
+        tensor["data"]["maxItems"] = settings.max_texts_per_request
+        text, row = tensor["data"]["items"]["anyOf"]
+        text["maxLength"] = row["items"]["maxLength"] = settings.max_text_chars
+    return schema
 
 
 def _secret(value: SecretStr | None) -> bytes | None:

@@ -1,11 +1,16 @@
 """Request and response bodies of the HTTP API (they also make the OpenAPI schema and /docs)."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.results import Explanation, Prediction
+from app.lifecycle.validation import NOT_EMPTY_PATTERN
 from app.lifecycle.version import ModelRef
+
+# A text as the document declares it: not empty or whitespace-only. Only the docs carry it: the
+# classify flow (app/lifecycle/validation.py) refuses such a text, with its own words.
+Text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": NOT_EMPTY_PATTERN})]
 
 
 class ClassifyRequest(BaseModel):
@@ -22,8 +27,9 @@ class ClassifyRequest(BaseModel):
             ]
         },
     )
-    texts: list[str] = Field(
-        min_length=1, description="Texts to classify, 1 to MAX_TEXTS_PER_REQUEST; none empty"
+    texts: list[Text] = Field(
+        min_length=1,
+        description="Texts to classify, 1 to MAX_TEXTS_PER_REQUEST; none empty or whitespace-only",
     )
     model: str | None = Field(
         None,
@@ -179,8 +185,9 @@ class Health(BaseModel):
 
 class ExplainRequest(ClassifyRequest):
     model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["The film is tedious."]}]})
-    texts: list[str] = Field(
-        min_length=1, description="Texts to explain, 1 to MAX_EXPLAIN_TEXTS; none empty"
+    texts: list[Text] = Field(
+        min_length=1,
+        description="Texts to explain, 1 to MAX_EXPLAIN_TEXTS; none empty or whitespace-only",
     )
 
 

@@ -49,7 +49,8 @@ class ControlError(Exception):
 
 
 class NotExplicitControl(ControlError):
-    """A load or unload asked of a server whose MODEL_CONTROL is not explicit."""
+    """A load or unload asked of a server whose MODEL_CONTROL is not explicit: not a bad request
+    but one the server's mode forbids (v2 REST answers 409)."""
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ class ServingState:
             )
 
     async def load_model(self, name: str, asked: LoadConfig) -> None:
-        """An explicit load, on every worker."""
+        """An explicit load, on every worker; NotExplicitControl unless MODEL_CONTROL=explicit."""
         self._require_explicit()
         if self.sync is not None:
             await self.sync.load(name, asked)
@@ -142,6 +142,7 @@ class ServingState:
             await self.control.load(name, asked)
 
     async def unload_model(self, name: str) -> None:
+        """An explicit unload, on every worker; NotExplicitControl unless MODEL_CONTROL=explicit."""
         self._require_explicit()
         if self.sync is not None:
             await self.sync.unload(name)

@@ -13,6 +13,13 @@ from app.core.tokenizer import Encoded, Tokenizer
 from app.settings import Settings
 
 EMPTY = "empty or whitespace-only text"
+# A text that is not EMPTY, as the OpenAPI document declares it on every text (`encode` is what
+# applies it): a JSON Schema pattern (unanchored) for one character `str.strip()` keeps. What
+# str.isspace counts as whitespace is written out, as regex dialects disagree on `\s` (ECMA-262's
+# leaves out U+001C-U+001F and U+0085 and adds U+FEFF).
+NOT_EMPTY_PATTERN = (
+    r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
 
 
 @dataclass(frozen=True)

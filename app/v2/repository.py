@@ -15,8 +15,7 @@ from pydantic import BaseModel, Field
 from app.http.auth import AdminKeyRoute
 from app.http.dependencies import StateDep
 from app.http.errors import HttpError
-from app.lifecycle.control import ControlError
-from app.lifecycle.state import ServingState
+from app.lifecycle.control import ControlError, NotExplicitControl
 from app.repository.layout import LoadConfig, RepositoryError, parse_load_config
 from app.v2.errors import OIP_PREFIX
 from app.v2.schemas import OIP_ERROR_RESPONSES, OipError
@@ -29,6 +28,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
           "any, keeps serving)"},
     401: {"model": OipError, "description": "ADMIN_API_KEY is set and the request lacks it"},
     **OIP_ERROR_RESPONSES,
+}  # fmt: skip
+# Load and unload: also refused when the server's mode forbids them.
+_CONTROL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_RESPONSES,
+    409: {"model": OipError, "description": "MODEL_CONTROL is not explicit: this server does not "
+          "load or unload on request"},
 }  # fmt: skip
 
 
@@ -52,14 +57,10 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _require_explicit(state: ServingState) -> None:
-    if state.settings.model_control != "explicit":
-        raise HttpError(
-            400,
-            "refused",
-            f"load and unload need MODEL_CONTROL=explicit (this server: "
-            f"{state.settings.model_control})",
-        )
+def _refused(exc: ControlError | RepositoryError) -> HttpError:
+    """A refused load or unload: 409 when the server's mode forbids it, else 400 with the reason."""
+    status = 409 if isinstance(exc, NotExplicitControl) else 400
+    return HttpError(status, "refused", str(exc))
 
 
 @router.post(
@@ -78,11 +79,10 @@ async def repository_index(request: Request, state: StateDep) -> list[IndexEntry
     ]
 
 
-@router.post("/models/{name}/load", response_class=Response, responses=_RESPONSES)
+@router.post("/models/{name}/load", response_class=Response, responses=_CONTROL_RESPONSES)
 async def repository_load(name: str, request: Request, state: StateDep) -> Response:
     """Serve the versions the model's version_policy selects, with its rollout (or the ones in
     `parameters.config`); returns once they are ready and routed, or refused."""
-    _require_explicit(state)
     parameters = (await _body(request)).get("parameters") or {}
     if any(str(key).startswith("file:") for key in parameters):
         raise HttpError(
@@ -94,16 +94,15 @@ async def repository_load(name: str, request: Request, state: StateDep) -> Respo
         asked = parse_load_config(config) if isinstance(config, str) else LoadConfig()
         await state.load_model(name, asked)
     except (ControlError, RepositoryError) as exc:
-        raise HttpError(400, "refused", str(exc)) from exc
+        raise _refused(exc) from exc
     return Response(status_code=200)
 
 
-@router.post("/models/{name}/unload", response_class=Response, responses=_RESPONSES)
+@router.post("/models/{name}/unload", response_class=Response, responses=_CONTROL_RESPONSES)
 async def repository_unload(name: str, state: StateDep) -> Response:
     """Serve no version of the model; requests already holding one are answered first."""
-    _require_explicit(state)
     try:
         await state.unload_model(name)
     except ControlError as exc:
-        raise HttpError(400, "refused", str(exc)) from exc
+        raise _refused(exc) from exc
     return Response(status_code=200)

@@ -22,6 +22,7 @@ from app.v2.errors import OIP_PREFIX
 from app.v2.schemas import (
     INFER_ERROR_RESPONSES,
     INFER_OPENAPI,
+    INFER_RESPONSE_HEADERS,
     OIP_ERROR_RESPONSES,
     InferResponse,
     Live,
@@ -148,6 +149,7 @@ _INFER_ROUTE = {
             "description": "JSON, or (when an output is binary) a JSON header of "
             f"{HEADER_LENGTH} bytes followed by the binary outputs",
             "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            "headers": INFER_RESPONSE_HEADERS,
         },
         **INFER_ERROR_RESPONSES,
     },

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import math
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,3 +74,31 @@ def test_model_example_has_the_real_shape(client: TestClient) -> None:
     assert {k: real[k] for k in ("name", "labels", "architecture", "checksum")} == {
         k: documented[k] for k in ("name", "labels", "architecture", "checksum")
     }
+
+
+def test_the_document_declares_the_texts_the_server_refuses() -> None:
+    # Not started: the document needs no model.
+    settings = Settings(max_texts_per_request=7, max_explain_texts=3, max_text_chars=50)
+    app = create_app(settings)
+    schema = app.openapi()
+    assert app.openapi() is schema
+    components, paths = schema["components"]["schemas"], schema["paths"]
+    classify = components["ClassifyRequest"]["properties"]["texts"]
+    explain = components["ExplainRequest"]["properties"]["texts"]
+    assert (classify["maxItems"], explain["maxItems"]) == (7, 3)
+    infer = paths["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]
+    tensor = infer["application/json"]["schema"]["properties"]["inputs"]["items"]["properties"]
+    assert tensor["data"]["maxItems"] == tensor["shape"]["prefixItems"][0]["maximum"] == 7
+    text, row = tensor["data"]["items"]["anyOf"]
+    texts = [classify["items"], explain["items"], text, row["items"]]
+    assert {item["maxLength"] for item in texts} == {50}
+    # Empty or whitespace-only, exactly as the server decides it (str.strip), in any regex dialect
+    # that reads the escapes: Python's here, schemathesis's Rust one in the fuzz test.
+    (pattern,) = {item["pattern"] for item in texts}
+    found = re.compile(pattern)
+    assert all(
+        (found.search(c) is None) == (not c.strip()) for c in map(chr, range(sys.maxunicode + 1))
+    )
+    # Another app's limits are its own: the routes' shared document parts are not changed.
+    default = create_app(Settings()).openapi()["components"]["schemas"]["ClassifyRequest"]
+    assert default["properties"]["texts"]["maxItems"] == Settings().max_texts_per_request

@@ -130,7 +130,7 @@ def test_control_needs_the_admin_key_and_explicit_mode(repository: Path) -> None
     with client_for_repository(repository) as c:  # MODEL_CONTROL=none: the repository is fixed
         wait_ready(c)
         refused = c.post("/v2/repository/models/beta/unload")
-        assert refused.status_code == 400 and "MODEL_CONTROL=explicit" in refused.json()["error"]
+        assert refused.status_code == 409 and "MODEL_CONTROL=explicit" in refused.json()["error"]
         assert c.post("/classify", json={"texts": ["x"], "model": "beta"}).status_code == 200
     with pytest.raises(ValueError, match="ADMIN_API_KEY"):
         Settings(model_repository=repository, model_control="explicit")

@@ -309,10 +309,16 @@ def test_openapi_documents_the_routes_and_both_error_shapes(client: TestClient) 
     ):
         assert "get" in paths[path]
     infer_op = paths["/v2/models/{name}/infer"]["post"]
-    assert set(infer_op["requestBody"]["content"]) == {
-        "application/json",
-        "application/octet-stream",
-    }
+    # The binary tensor extension is described in words, not as a generated header or body.
+    assert set(infer_op["requestBody"]["content"]) == {"application/json"}
+    assert "Inference-Header-Content-Length" in infer_op["requestBody"]["description"]
+    assert [p["in"] for p in infer_op["parameters"]] == ["path"]
+    ok = infer_op["responses"]["200"]
+    assert set(ok["content"]) == {"application/json", "application/octet-stream"}
+    assert "Inference-Header-Content-Length" in ok["headers"]
+    for control in ("load", "unload"):
+        responses = paths[f"/v2/repository/models/{{name}}/{control}"]["post"]["responses"]
+        assert {"400", "409"} <= set(responses)
     assert {"400", "404", "429", "503"} <= set(infer_op["responses"])
     oip_error = infer_op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
     classify_error = paths["/classify"]["post"]["responses"]["400"]["content"]["application/json"]
