@@ -98,12 +98,18 @@ def test_two_workers_both_serve_grpc_on_one_port(tmp_path: Path) -> None:
         }
     )
     try:
-        for _ in range(40):  # a new connection each time: the kernel spreads them over workers
-            client = triton.InferenceServerClient(server.grpc_address)
+        # A new connection each time (grpc shares connections between channels to one target
+        # unless told not to), which the kernel spreads over the workers; the second worker may
+        # still be loading its model at first.
+        fresh = [("grpc.use_local_subchannel_pool", 1)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            client = triton.InferenceServerClient(server.grpc_address, channel_args=fresh)
             assert client.infer(MODEL.name, [text_input(["fine"])])
             client.close()
             if sum(count > 0 for count in predictions_by_worker(metrics_dir).values()) >= 2:
                 break
+            time.sleep(0.05)
         served = [count for count in predictions_by_worker(metrics_dir).values() if count > 0]
         assert len(served) == 2, served
     finally:
