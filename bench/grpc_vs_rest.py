@@ -5,7 +5,9 @@ from the other core, in rounds that alternate the protocol so machine noise fall
   - 1 text per call, 64 in flight: req/s (REST /classify under wrk; gRPC ModelInfer)
   - 32 texts per call, 4 in flight: texts/s (REST JSON; gRPC with raw contents, what
     tritonclient sends)
-  - 1 text, 1 in flight: p50 latency
+  - 1 text, 1 in flight: p50 latency, timed by the client (REST: bench/latency_probe.py over
+    one keep-alive connection; gRPC: a blocking channel)
+  - grpcio's floor: ServerLive (no work) at 64 in flight
   - peak RSS of a server with gRPC on against one with GRPC_PORT=0, after the same REST load
 
 The gRPC load generator is this file with --client: grpc.aio on one channel, N calls kept in
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadgen import run_wrk, summarize
+from loadgen import run_probe, run_wrk, summarize
 from run import write_bodies
 from servers import (
     BENCH,
@@ -50,6 +52,7 @@ from servers import (
 )
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
+LIVE = "/inference.GRPCInferenceService/ServerLive"  # no work: grpcio's own cost per call
 PHASES = [("t1_c64", 1, 64), ("t32_c4", 32, 4), ("t1_c1", 1, 1)]
 
 
@@ -67,15 +70,43 @@ def infer_bodies(bodies: Path, model: str) -> list[bytes]:
     return requests
 
 
+def grpc_sequential(address: str, requests: list[bytes], seconds: float) -> dict[str, Any]:
+    """One call at a time on a blocking channel, each timed by the client (as latency_probe.py
+    times REST)."""
+    import grpc
+
+    latencies: list[float] = []
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(INFER)
+        call(requests[0])
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            call(requests[len(latencies) % len(requests)])
+            latencies.append(time.perf_counter() - started)
+    return summary(latencies, seconds, 0)
+
+
+def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, Any]:
+    latencies.sort()
+    return {
+        "req_s": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "errors": errors,
+        "requests": len(latencies),
+    }
+
+
 async def grpc_load(
-    address: str, requests: list[bytes], in_flight: int, seconds: float
+    address: str, requests: list[bytes], in_flight: int, seconds: float, method: str
 ) -> dict[str, Any]:
     import grpc
 
     latencies: list[float] = []
     errors = 0
     async with grpc.aio.insecure_channel(address) as channel:
-        call = channel.unary_unary(INFER)
+        call = channel.unary_unary(method)
         await call(requests[0])  # connected and warm
         deadline = time.perf_counter() + seconds
 
@@ -94,23 +125,22 @@ async def grpc_load(
         began = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(in_flight)))
         elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "req_s": len(latencies) / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-        "errors": errors,
-        "requests": len(latencies),
-    }
+    return summary(latencies, elapsed, errors)
 
 
 def run_grpc(
-    port: int, bodies: Path, model: str, in_flight: int, seconds: int, cpu: int
+    port: int,
+    bodies: Path,
+    model: str,
+    in_flight: int,
+    seconds: int,
+    cpu: int,
+    method: str = INFER,
 ) -> dict[str, Any]:
     command = [
         "taskset", "-c", str(cpu), sys.executable, __file__, "--client", f"127.0.0.1:{port}",
         "--bodies", str(bodies), "--model", model, "--in-flight", str(in_flight),
-        "--seconds", str(seconds),
+        "--seconds", str(seconds), "--method", method,
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
     return json.loads(out.stdout)  # type: ignore[no-any-return]
@@ -150,12 +180,16 @@ def main() -> None:
     parser.add_argument("--bodies", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--in-flight", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--method", default=INFER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        requests = infer_bodies(args.bodies, args.model)
-        print(
-            json.dumps(asyncio.run(grpc_load(args.client, requests, args.in_flight, args.seconds)))
-        )
+        requests = infer_bodies(args.bodies, args.model) if args.method == INFER else [b""]
+        if args.in_flight == 1:
+            result = grpc_sequential(args.client, requests, args.seconds)
+        else:
+            load = grpc_load(args.client, requests, args.in_flight, args.seconds, args.method)
+            result = asyncio.run(load)
+        print(json.dumps(result))
         return
     rounds, seconds = (1, 2) if args.smoke else (args.rounds, args.seconds)
     server_cpu, client_cpu = cpu_layout()
@@ -176,7 +210,12 @@ def main() -> None:
                 order = ["rest", "grpc"] if round_ % 2 == 0 else ["grpc", "rest"]
                 for protocol in order:
                     log(f"round {round_ + 1}: {key} {protocol}")
-                    if protocol == "rest":
+                    if protocol == "rest" and in_flight == 1:
+                        count = 200 if args.smoke else 2000
+                        result = run_probe([on], bodies[texts], count, 1, client_cpu)["grpc_on"]
+                        result["errors"] = result["non2xx"]
+                        result["req_s"] = 1000 / result["mean_ms"]
+                    elif protocol == "rest":
                         raw = run_wrk(wrk, on.port, bodies[texts], in_flight, seconds, client_cpu)
                         result = summarize(raw, texts)
                     else:
@@ -185,6 +224,9 @@ def main() -> None:
                         )
                     result["texts_s"] = result["req_s"] * texts
                     results.setdefault(key, {}).setdefault(protocol, []).append(result)
+            log(f"round {round_ + 1}: grpcio floor (ServerLive, 64 in flight)")
+            floor = run_grpc(grpc_port, one, model, 64, seconds, client_cpu, LIVE)
+            results.setdefault("floor", {}).setdefault("grpc", []).append(floor)
         assert on.proc is not None
         rss_on = peak_rss_mib(on.proc.pid)
     finally:
@@ -246,7 +288,11 @@ def report(
             f"| {title} ({unit}) | {rest:,.1f} | {grpc:,.1f} | {grpc / rest:.2f}x | {target} |"
         )
     extra = peaks["grpc_on"] - peaks["rest_only"]
+    floor = median(results["floor"]["grpc"], "req_s")
     lines += [
+        "",
+        f"grpcio's floor on this core: ServerLive (no work at all) at 64 in flight, {floor:,.0f} "
+        "calls/s.",
         "",
         f"Peak RSS (VmHWM) after the same REST load (64 connections, {seconds} s): gRPC on "
         f"{peaks['grpc_on']:.1f} MiB, GRPC_PORT=0 {peaks['rest_only']:.1f} MiB: +{extra:.1f} MiB "
