@@ -13,7 +13,7 @@ from app.errors import (
     Overloaded,
     UnknownModel,
 )
-from app.lifecycle.control import ControlError, NotExplicitControl
+from app.lifecycle.control import ControlError
 from app.oip.contract import TensorError, input_problem
 from app.repository.layout import RepositoryError
 
@@ -39,7 +39,7 @@ STATUS: list[tuple[type[Exception], CodeType, str]] = [
     (UnknownModel, Code.NOT_FOUND, "not_found"),
     (Overloaded, Code.RESOURCE_EXHAUSTED, "overloaded"),
     (NotReady, Code.UNAVAILABLE, "not_ready"),
-    (NotExplicitControl, Code.FAILED_PRECONDITION, "refused"),
+    # A refused load, NotExplicitControl (the server's mode forbids it) included.
     (ControlError, Code.FAILED_PRECONDITION, "refused"),
     (Unauthenticated, Code.UNAUTHENTICATED, "unauthorized"),
     (ClientGone, Code.CANCELLED, "client_gone"),
