@@ -85,7 +85,7 @@ def model_dir(args: argparse.Namespace) -> Path:
         raise Failure("--model needs --repository (or MODEL_REPOSITORY)")
     name, _, version = args.model.partition(":")
     try:
-        repository = Repository(root)
+        repository = Repository(Path(root))
         folders = repository.versions(name) if version else repository.wanted(name)
     except RepositoryError as exc:
         raise Failure(str(exc)) from exc
