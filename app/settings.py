@@ -1,5 +1,6 @@
 """Service configuration, read from environment variables (documented in README.md)."""
 
+import importlib.util
 import os
 import tempfile
 from functools import lru_cache
@@ -10,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings
 
 from app.logs import LogFormat
+from app.repository.store import EXTRA_MISSING, StoreAddress, StoreError, is_object_url
 
 # Set by `python -m app` for its workers: the directory where they agree on the models they serve.
 CONTROL_DIR_ENV = "RNN_CLASSIFIER_CONTROL_DIR"
@@ -149,6 +151,13 @@ class Settings(BaseSettings):
             )
         if self.model_repository is not None and "model_dir" in self.model_fields_set:
             raise ValueError("set MODEL_DIR or MODEL_REPOSITORY, not both")
+        if is_object_url(self.model_repository):
+            try:
+                StoreAddress.parse(str(self.model_repository))
+            except StoreError as exc:
+                raise ValueError(f"MODEL_REPOSITORY: {exc}") from exc
+            if importlib.util.find_spec("obstore") is None:
+                raise ValueError(EXTRA_MISSING.format(extra="rnn-text-classifier[s3]"))
         return self
 
     def cpus_per_worker(self) -> int:

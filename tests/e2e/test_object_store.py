@@ -279,3 +279,26 @@ def test_explicit_load_and_unload_on_a_bucket_through_tritonclient(
     finally:
         client.close()
         stop_server(server)
+
+
+def test_the_file_command_reads_and_writes_s3_objects(s3: S3Server, tmp_path: Path) -> None:
+    store = s3.store(f"s3://{BUCKET}")
+    rows = "text\na gripping and beautifully acted film\ndull and lifeless and far too long\n"
+    store.upload("in/reviews.csv", rows.encode())
+    command = [
+        sys.executable, "-m", "app.bulk", f"s3://{BUCKET}/in/reviews.csv",
+        "-o", f"s3://{BUCKET}/out/scored.jsonl", "--model-dir", str(version_of(tmp_path, 1)),
+        "--no-progress",
+    ]  # fmt: skip
+    env = {**CREDENTIALS, "S3_ENDPOINT_URL": s3.url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    scored = [json.loads(line) for line in store.read("out/scored.jsonl").splitlines()]
+    assert [row["text"] for row in scored] == rows.splitlines()[1:]
+    assert all(row["label"] in ("neg", "pos") for row in scored)
+    missing = subprocess.run(
+        [*command[:3], f"s3://{BUCKET}/in/none.csv", *command[4:]],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert "in/none.csv" in missing.stderr and "Traceback" not in missing.stderr
