@@ -125,24 +125,25 @@ def test_a_slow_request_started_before_an_unload_is_answered(tmp_path: Path) -> 
         "MAX_QUEUE_MS": "0",
     }
     server = start_server({"MODEL_REPOSITORY": str(root), **env})
-    answered: list[tuple[int, float]] = []
+    answered: list[httpx.Response] = []
 
     def slow_request() -> None:
         body = {"texts": ["a fine film " * 8] * texts, "model": "beta"}
-        response = httpx.post(server.base_url + "/classify", json=body, timeout=120)
-        answered.append((response.status_code, time.monotonic()))
+        answered.append(httpx.post(server.base_url + "/classify", json=body, timeout=120))
 
     try:
         worker = threading.Thread(target=slow_request)
         worker.start()
         _wait(lambda: answered or _metric(server, "rnn_classifier_queue_depth") > 100)
         assert not answered, "the request was answered before the unload could start"
+        # Started while thousands of the request's texts still wait in the queue: the unload
+        # must let them all be classified by the version it unloads. (When the client thread
+        # reads the answer, after or before the unload's own reply, is not the server's to say.)
         client_of(server).unload_model("beta", headers=ADMIN)
-        unloaded_at = time.monotonic()
         worker.join(120)
-        ((status, answered_at),) = answered
-        assert status == 200
-        assert answered_at <= unloaded_at  # the unload returned only once it was answered
+        (response,) = answered
+        assert response.status_code == 200, response.text
+        assert len(response.json()["results"]) == texts
         gone = httpx.post(server.base_url + "/classify", json={"texts": ["x"], "model": "beta"})
         assert gone.status_code == 404
     finally:
