@@ -49,8 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME[:VERSION]",
                    help="a model of --repository: the version the service serves by default "
                    "(its version_policy's highest), or the one given")  # fmt: skip
-    p.add_argument("--repository", type=Path,
-                   help="the model repository of --model (default: MODEL_REPOSITORY)")  # fmt: skip
+    p.add_argument("--repository",
+                   help="the model repository of --model, a directory or s3://bucket/prefix "
+                   "(default: MODEL_REPOSITORY)")  # fmt: skip
     p.add_argument("--workers", type=int, default=1,
                    help="scoring processes, one core each (default 1)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
@@ -65,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
                    "writing a directory of Parquet files)")  # fmt: skip
     p.add_argument("--master", default="local[*]",
                    help="with --engine spark: the Spark master (default local[*])")  # fmt: skip
+    # Where the summary says the output went: a local stand-in's s3:// object (app/bulk/remote.py).
+    p.set_defaults(destination=None)
     return p
 
 
@@ -75,28 +78,38 @@ def require(module: str, extra: str, what: str) -> None:
 
 
 def model_dir(args: argparse.Namespace) -> Path:
-    """The model to score with: a directory, or a version folder of a repository."""
-    from app.repository.layout import Repository, RepositoryError
+    """The model to score with: a directory, or a version folder of a repository (for a bucket,
+    downloaded into MODEL_CACHE_DIR as the service does, and verified as it is)."""
+    from app.core.artifacts import ArtifactError
+    from app.lifecycle.state import source_for
+    from app.repository.layout import RepositoryError
+    from app.repository.store import StoreError
     from app.settings import get_settings
 
+    settings = get_settings()
     if args.model is None:
-        return Path(args.model_dir) if args.model_dir is not None else get_settings().model_dir
+        return Path(args.model_dir) if args.model_dir is not None else settings.model_dir
     if args.model_dir is not None:
         raise Failure("--model-dir and --model name two models: give one")
-    root = args.repository or get_settings().model_repository
+    root = args.repository or settings.model_repository
     if root is None:
         raise Failure("--model needs --repository (or MODEL_REPOSITORY)")
     name, _, version = args.model.partition(":")
     try:
-        repository = Repository(Path(root))
-        folders = repository.versions(name) if version else repository.wanted(name)
-    except RepositoryError as exc:
+        source = source_for(settings.model_copy(update={"model_repository": str(root)}))
+        source.refresh()
+        candidates = source.candidates(name)
+        chosen = (
+            [c for c in candidates if c.version == version]
+            if version
+            else source.choose(name, candidates, None)[-1:]
+        )
+        if not chosen:
+            known = [c.version for c in candidates]
+            raise Failure(f"model {name!r} has no version {version or '(none selected)'}: {known}")
+        return source.fetch(chosen[0]).path
+    except (RepositoryError, ArtifactError, StoreError) as exc:
         raise Failure(str(exc)) from exc
-    chosen = [f for f in folders if f.version == version] if version else folders[-1:]
-    if not chosen:
-        known = [f.version for f in repository.versions(name)]
-        raise Failure(f"model {name!r} has no version {version or '(none selected)'}: {known}")
-    return chosen[0].path
 
 
 def check_numbers(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -145,7 +145,7 @@ def summary(tally: Tally, seconds: float, args: argparse.Namespace) -> str:
     workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
     lines = [
         f"classified {tally.rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s, {workers}) "
-        f"-> {args.output}",
+        f"-> {args.destination or args.output}",
         "labels: " + ", ".join(f"{label} {tally.per_label[label]:,}" for label in tally.labels),
     ]
     refused = sum(tally.refused.values())

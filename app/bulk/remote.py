@@ -44,6 +44,7 @@ def with_remote_files(args: argparse.Namespace, run: Callable[[argparse.Namespac
                 store, key = _object(args.output)
                 local.output = Path(scratch, "out", PurePosixPath(key).name)
                 local.output.parent.mkdir()
+                local.destination = args.output
             status = run(local)
             if status == 0 and is_object_url(args.output):
                 store.upload(key, local.output)

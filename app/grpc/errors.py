@@ -16,6 +16,7 @@ from app.errors import (
 from app.lifecycle.control import ControlError
 from app.oip.contract import TensorError, input_problem
 from app.repository.layout import RepositoryError
+from app.repository.source import StoreUnavailable
 
 
 class Unauthenticated(Exception):
@@ -35,6 +36,7 @@ STATUS: list[tuple[type[Exception], CodeType, str]] = [
     (InvalidInput, Code.INVALID_ARGUMENT, "validation"),
     (TensorError, Code.INVALID_ARGUMENT, "validation"),
     (BadRequest, Code.INVALID_ARGUMENT, "validation"),
+    (StoreUnavailable, Code.UNAVAILABLE, "not_ready"),
     (RepositoryError, Code.INVALID_ARGUMENT, "validation"),
     (UnknownModel, Code.NOT_FOUND, "not_found"),
     (Overloaded, Code.RESOURCE_EXHAUSTED, "overloaded"),

@@ -348,7 +348,8 @@ class ModelControl:
     async def load(self, name: str, asked: LoadConfig = AS_CONFIGURED) -> None:
         """Serve the versions the asked policy (default: the model's own) selects, routed by the
         asked rollout (default: the model's own); ControlError if one is refused (the versions
-        and routing of before stay) or there is none."""
+        and routing of before stay) or there is none, StoreUnavailable if the store cannot be
+        read."""
         try:
             await self.refresh()
             if asked == AS_CONFIGURED:  # the per-model file, an aborted rollout left out
@@ -356,6 +357,8 @@ class ModelControl:
             else:
                 wanted = await self.wanted(check_name(name), asked.policy)
                 rollout = asked.rollout if asked.rollout is not None else self.source.rollout(name)
+        except StoreUnavailable:
+            raise  # not a refusal: the same load may work once the store is back
         except RepositoryError as exc:
             raise ControlError(str(exc)) from exc
         running = self.registry.rollout(name)
@@ -372,6 +375,10 @@ class ModelControl:
         if problem:
             raise ControlError(problem)
         refused = await self.converge(name, wanted, rollout)
+        if (
+            refused and self.store_failure
+        ):  # set by a fetch of this load: the store, not the version
+            raise StoreUnavailable(self.store_failure)
         if refused:
             raise ControlError("; ".join(refused))
 
@@ -380,6 +387,8 @@ class ModelControl:
         it is freed."""
         try:
             known = check_name(name) in self.registry.names() or name in self.source.models()
+        except StoreUnavailable:
+            raise
         except RepositoryError as exc:
             raise ControlError(str(exc)) from exc
         if not known:

@@ -17,11 +17,14 @@ from app.http.dependencies import StateDep
 from app.http.errors import HttpError
 from app.lifecycle.control import ControlError, NotExplicitControl
 from app.repository.layout import LoadConfig, RepositoryError, parse_load_config
+from app.repository.source import StoreUnavailable
 from app.v2.errors import OIP_PREFIX
 from app.v2.schemas import OIP_ERROR_RESPONSES, OipError
 
 TAGS: list[str | Enum] = ["open inference protocol (v2): model repository"]
 router = APIRouter(prefix=f"{OIP_PREFIX}/repository", tags=TAGS, route_class=AdminKeyRoute)
+# What a load or unload refused for a store outage tells the caller to wait before trying again.
+STORE_RETRY_AFTER_S = 5
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": OipError, "description": "refused: the reason (the version served before, if "
@@ -34,6 +37,8 @@ _CONTROL_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_RESPONSES,
     409: {"model": OipError, "description": "MODEL_CONTROL is not explicit: this server does not "
           "load or unload on request"},
+    503: {"model": OipError, "description": "the store holding the repository cannot be read: "
+          "nothing changed, try again later (Retry-After)"},
 }  # fmt: skip
 
 
@@ -58,7 +63,10 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _refused(exc: ControlError | RepositoryError) -> HttpError:
-    """A refused load or unload: 409 when the server's mode forbids it, else 400 with the reason."""
+    """A refused load or unload: 409 when the server's mode forbids it, 503 (retry later) when
+    the store holding the repository cannot be read, else 400 with the reason."""
+    if isinstance(exc, StoreUnavailable):
+        return HttpError(503, "not_ready", str(exc), {"Retry-After": str(STORE_RETRY_AFTER_S)})
     status = 409 if isinstance(exc, NotExplicitControl) else 400
     return HttpError(status, "refused", str(exc))
 
@@ -103,6 +111,6 @@ async def repository_unload(name: str, state: StateDep) -> Response:
     """Serve no version of the model; requests already holding one are answered first."""
     try:
         await state.unload_model(name)
-    except ControlError as exc:
+    except (ControlError, StoreUnavailable) as exc:
         raise _refused(exc) from exc
     return Response(status_code=200)

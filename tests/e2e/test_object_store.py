@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
 
 from app.repository.publish import publish_version
@@ -250,19 +251,24 @@ def test_a_start_with_the_store_down_and_no_cache_is_not_ready_and_says_why(
         down.stop()
 
 
-def test_explicit_load_and_unload_on_a_bucket_through_tritonclient(
+def test_explicit_load_and_unload_on_a_bucket_over_rest_and_grpc_and_through_an_outage(
     s3: S3Server, tmp_path: Path
 ) -> None:
     store = s3.store(REPOSITORY)
     upload_version(store, version_of(tmp_path, 1), "alpha", 1)
+    gateway = Gateway(s3.port)
+    gateway.open()
     env = {
         **s3.env(REPOSITORY),
+        "S3_ENDPOINT_URL": gateway.url,
         "MODEL_CONTROL": "explicit",
         "ADMIN_API_KEY": "adm1n",
         "MODEL_CACHE_DIR": str(tmp_path / "cache"),
     }
     server = start_server(env)
     client = triton.InferenceServerClient(url=server.base_url.removeprefix("http://"))
+    grpc_client = triton_grpc.InferenceServerClient(url=server.grpc_address)
+    grpc_admin = {"authorization": "Bearer adm1n"}
     try:
         assert served_version(server) == "1"
         upload_version(store, version_of(tmp_path, 2), "alpha", 2)
@@ -274,11 +280,30 @@ def test_explicit_load_and_unload_on_a_bucket_through_tritonclient(
         with pytest.raises(triton.InferenceServerException, match=r"model\.safetensors"):
             client.load_model("alpha", headers=ADMIN)  # latest: the half-uploaded version 3
         assert served_version(server) == "2"
-        client.unload_model("alpha", headers=ADMIN)
+        # The store unreachable: a load is not refused but put off (503 / UNAVAILABLE, retry
+        # later), and what is loaded serves on.
+        gateway.close()
+        load = server.base_url + "/v2/repository/models/alpha/load"
+        put_off = httpx.post(load, headers=ADMIN, timeout=60)
+        assert put_off.status_code == 503, put_off.text
+        assert "cannot be read" in put_off.json()["error"]
+        assert put_off.headers["retry-after"].isdigit()
+        with pytest.raises(triton_grpc.InferenceServerException) as unavailable:
+            grpc_client.load_model("alpha", headers=grpc_admin)
+        assert unavailable.value.status() == "StatusCode.UNAVAILABLE"
+        assert served_version(server) == "2"
+        # Back: the same load over gRPC goes through.
+        gateway.open()
+        first = json.dumps({"version_policy": {"specific": {"versions": [1]}}})
+        grpc_client.load_model("alpha", headers=grpc_admin, config=first)
+        assert served_version(server) == "1"
+        grpc_client.unload_model("alpha", headers=grpc_admin)
         assert not client.is_model_ready("alpha")
     finally:
         client.close()
+        grpc_client.close()
         stop_server(server)
+        gateway.close()
 
 
 def test_the_file_command_reads_and_writes_s3_objects(s3: S3Server, tmp_path: Path) -> None:
@@ -293,9 +318,25 @@ def test_the_file_command_reads_and_writes_s3_objects(s3: S3Server, tmp_path: Pa
     env = {**CREDENTIALS, "S3_ENDPOINT_URL": s3.url, "PATH": "/usr/bin:/bin"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert f"-> s3://{BUCKET}/out/scored.jsonl" in done.stderr
     scored = [json.loads(line) for line in store.read("out/scored.jsonl").splitlines()]
     assert [row["text"] for row in scored] == rows.splitlines()[1:]
     assert all(row["label"] in ("neg", "pos") for row in scored)
+    # The model too from the bucket: a repository's model by name, as the service serves it.
+    upload_version(s3.store(REPOSITORY), version_of(tmp_path, 2), "alpha", 2)
+    by_name = [
+        *command[:5], f"s3://{BUCKET}/out/by-name.jsonl", "--model", "alpha",
+        "--repository", REPOSITORY, "--no-progress",
+    ]  # fmt: skip
+    cache = {"MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        by_name, cwd=ROOT, env={**env, **cache}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    again = [json.loads(line) for line in store.read("out/by-name.jsonl").splitlines()]
+    assert [row["text"] for row in again] == [row["text"] for row in scored]
+    assert [row["score"] for row in again] != [row["score"] for row in scored]  # version 2's
+    assert (tmp_path / "cache").is_dir()
     missing = subprocess.run(
         [*command[:3], f"s3://{BUCKET}/in/none.csv", *command[4:]],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
