@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Container smoke test, for real: build the image with the project's Dockerfile, start it with
-# docker-compose.yml (+ ci/docker-compose.ci.yml), classify two texts, check it runs as non-root,
-# and tear everything down. About 4 minutes cold on 2 busy cores. Needs root (apt-get, dockerd).
+# docker-compose.yml (+ ci/docker-compose.ci.yml), classify two texts, check it runs as non-root;
+# then the object-store stack (deploy/compose/object-store.yml): the seeded bucket served, a version
+# published from the host followed; and tear everything down. About 4 minutes cold on 2 busy cores. Needs root (apt-get, dockerd).
 #
 # No image registry is reachable here, so (see docs on this machine: docker-here.md):
 #  - the engine is Debian's docker.io, started by hand on a private socket and data root in a temp dir;
@@ -189,3 +190,49 @@ log "container runs as uid $uid"
 [ "$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$(docker compose "${COMPOSE_FILES[@]}" ps -q api)")" = true ] \
     || die "root filesystem is not read-only"
 log "root filesystem is read-only"
+
+log "object storage: docker compose -f docker-compose.yml -f deploy/compose/object-store.yml up (store, seed, api polling the bucket)"
+STORE_FILES=(-f docker-compose.yml -f deploy/compose/object-store.yml -f ci/docker-compose.ci.yml -f ci/object-store.ci.yml)
+COMPOSE_FILES=("${STORE_FILES[@]}")  # what the teardown takes down from here on
+S3_PORT=$(free_port)
+export S3_PORT POLL_INTERVAL_S=2
+docker compose "${STORE_FILES[@]}" up -d --build --wait --wait-timeout 180 >"$W/up-store.log" 2>&1 \
+    || { tail -n 80 "$W/up-store.log"; die "the object-store stack did not become healthy"; }
+log "serving from s3://models/repository (store on 127.0.0.1:$S3_PORT); publishing version 2 from the host"
+S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT" AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+    AWS_REGION=us-east-1 "$PYTHON" - "http://127.0.0.1:$API_PORT" <<'PY'
+import json
+import shutil
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from app.repository.publish import publish_version
+
+base = sys.argv[1]
+
+
+def classify() -> dict:
+    body = json.dumps({"texts": ["a great movie"]}).encode()
+    request = urllib.request.Request(base + "/classify", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read())["model"]
+
+
+model = classify()
+assert model["version"] == "1", f"the seeded bucket should serve version 1, not {model}"
+bundled = Path("model_artifacts")
+copy = lambda folder: [shutil.copy(f, folder / f.name) for f in bundled.iterdir() if f.is_file()]
+print("    published", publish_version("s3://models/repository", model["name"], copy))
+deadline = time.monotonic() + 60
+while classify()["version"] != "2":
+    assert time.monotonic() < deadline, "version 2 was not served within 60 s of its publication"
+    time.sleep(0.5)
+with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+    up = [l for l in r.read().decode().splitlines() if l.startswith("rnn_classifier_repository_up")]
+assert up and up[0].endswith(" 1.0"), up
+print(f"    version 2 answers; {up[0]}")
+PY
+log "object storage: the bucket's new version was followed"
