@@ -2,7 +2,8 @@
 # Container smoke test, for real: build the image with the project's Dockerfile, start it with
 # docker-compose.yml (+ ci/docker-compose.ci.yml), classify two texts, check it runs as non-root;
 # then the object-store stack (deploy/compose/object-store.yml): the seeded bucket served, a version
-# published from the host followed; and tear everything down. About 4 minutes cold on 2 busy cores. Needs root (apt-get, dockerd).
+# published from the host followed; and tear everything down. About 5 minutes cold on 2 busy
+# cores. Needs root (apt-get, dockerd).
 #
 # No image registry is reachable here, so (see docs on this machine: docker-here.md):
 #  - the engine is Debian's docker.io, started by hand on a private socket and data root in a temp dir;
