@@ -17,6 +17,7 @@ from app.core.network import RNNClassifier, collate
 from app.core.tokenizer import PAD_ID, UNK_ID
 from training.adversarial import adversarial_loss, virtual_adversarial_loss
 from training.balance import class_weights
+from training.checkpoint import Checkpoint, Checkpoints, capture, restore
 from training.config import TrainConfig
 from training.embedding import parameter_groups
 
@@ -182,6 +183,7 @@ def fit_model(
     validation: Encoded,
     config: TrainConfig,
     seed: int,
+    checkpoints: Checkpoints | None = None,
 ) -> Fitted:
     """`fit` the model; with `distill`, then fit `new_model()` on targets that blend the labels
     with the first model's probabilities on the (unperturbed) training texts.
@@ -189,11 +191,12 @@ def fit_model(
     The probabilities carry what the first model learned about how sure to be of each text, which
     a one-hot label cannot say (self-distillation, "born-again networks").
     """
-    first = fit(model, train, validation, config, seed)
+    stage = checkpoints.stage if checkpoints is not None else lambda _: None
+    first = fit(model, train, validation, config, seed, checkpoint=stage(1))
     if not config.distill:
         return first
     teacher = torch.softmax(predict_logits(first.model, [ids for ids, _ in train]), dim=-1)
-    return fit(new_model(), train, validation, config, seed, teacher)
+    return fit(new_model(), train, validation, config, seed, teacher, stage(2))
 
 
 def _record(
@@ -241,11 +244,13 @@ def fit(
     config: TrainConfig,
     seed: int,
     teacher: torch.Tensor | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Fitted:
     """Train for up to `epochs`, keeping the epoch with the best validation score
     (`selection_key`); stop after `patience` epochs without a better one.
 
-    `teacher`: probabilities [N, C] over the training texts, blended into the targets."""
+    `teacher`: probabilities [N, C] over the training texts, blended into the targets.
+    `checkpoint`: where each epoch's state is saved and, when resuming, read back from."""
     optimizer = torch.optim.Adam(
         parameter_groups(model, config.offset_decay, config.ngram_decay), lr=config.lr
     )
@@ -261,8 +266,18 @@ def fit(
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (float("inf"),)
     best_state, best_epoch = copy.deepcopy(evaluated.state_dict()), 0
+    first_epoch, stopped = 1, False
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        restore(saved, model, optimizer, averaged, plateau, generator)
+        history, best_state, best_epoch = saved["history"], saved["best_state"], saved["best_epoch"]
+        best_key, first_epoch, stopped = (
+            tuple(saved["best_key"]),
+            saved["epoch"] + 1,
+            saved["stopped"],
+        )
     print("Epoch  Loss    Accuracy  Val loss  Val accuracy  Val macro-F1")
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, 0 if stopped else config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         trained = train_epoch(
             model, train, optimizer, generator, config, averaged, f"epoch {epoch}", teacher, weights
@@ -277,6 +292,16 @@ def fit(
             best_state, best_key, best_epoch = copy.deepcopy(evaluated.state_dict()), key, epoch
         elif epoch - best_epoch >= config.patience:
             print(f"early stop: no better validation score for {config.patience} epochs")
+            stopped = True
+        if checkpoint is not None:
+            checkpoint.save(
+                {
+                    **capture(model, optimizer, averaged, plateau, generator),
+                    **{"epoch": epoch, "stopped": stopped, "history": history},
+                    **{"best_state": best_state, "best_key": best_key, "best_epoch": best_epoch},
+                }
+            )
+        if stopped:
             break
     evaluated.load_state_dict(best_state)
     return Fitted(evaluated.eval(), history, best_epoch, weights)
