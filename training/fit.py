@@ -2,6 +2,7 @@
 
 import copy
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -103,8 +104,12 @@ def train_epoch(
         weight=weights, reduction="sum", label_smoothing=config.label_smoothing
     )
     total_loss, correct = 0.0, 0
-    # A log file is no terminal: there the bar's every redraw would be a line of its own.
-    for batch in tqdm(batches, desc=desc, leave=False, disable=not sys.stderr.isatty()):
+    # A log file is no terminal: there the bar's every redraw would be a line of its own. The bar
+    # counts texts, so it shows texts/s and the epoch's remaining time.
+    bar = tqdm(
+        total=len(data), desc=desc, unit="text", leave=False, disable=not sys.stderr.isatty()
+    )
+    for batch in batches:
         ids, lengths = collate([data[i][0] for i in batch])
         targets = torch.tensor([data[i][1] for i in batch])
         if config.word_dropout:
@@ -126,6 +131,8 @@ def train_epoch(
             averaged.update_parameters(model)
         total_loss += clean.item()
         correct += int((logits.argmax(dim=1) == targets).sum())
+        bar.update(len(batch))
+    bar.close()
     return total_loss / len(data), correct / len(data)
 
 
@@ -205,6 +212,7 @@ def _record(
     lr: float,
     train: tuple[float, float],
     validation: Scores,
+    texts_per_s: float,
 ) -> None:
     """One row of the epoch table: kept in the history and printed."""
     train_loss, train_acc = train
@@ -217,11 +225,12 @@ def _record(
             "val_loss": round(validation.loss, 4),
             "val_accuracy": round(validation.accuracy, 4),
             "val_macro_f1": round(validation.macro_f1, 4),
+            "texts_per_s": round(texts_per_s, 1),
         }
     )
     print(
         f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {validation.loss:.4f}    "
-        f"{validation.accuracy:.4f}        {validation.macro_f1:.4f}"
+        f"{validation.accuracy:.4f}        {validation.macro_f1:.4f}  {texts_per_s:>9.0f}"
     )
 
 
@@ -276,14 +285,16 @@ def fit(
             saved["epoch"] + 1,
             saved["stopped"],
         )
-    print("Epoch  Loss    Accuracy  Val loss  Val accuracy  Val macro-F1")
+    print("Epoch  Loss    Accuracy  Val loss  Val accuracy  Val macro-F1    Texts/s")
     for epoch in range(first_epoch, 0 if stopped else config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
+        started = time.perf_counter()
         trained = train_epoch(
             model, train, optimizer, generator, config, averaged, f"epoch {epoch}", teacher, weights
         )
+        texts_per_s = len(train) / (time.perf_counter() - started)
         scores = validate(evaluated, validation)
-        _record(history, epoch, lr, trained, scores)
+        _record(history, epoch, lr, trained, scores, texts_per_s)
         if plateau is not None:
             plateau.step(scores.loss)
         key = selection_key(scores, by_macro_f1=weights is not None)
