@@ -21,7 +21,9 @@ WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone, so a code change reuses this layer.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+# The s3 extra too (obstore, 16 MiB): the image serves repositories in object storage
+# (deploy/k8s/repository) as well as on disk.
+RUN python -c "import tomllib; project = tomllib.load(open('pyproject.toml', 'rb'))['project']; deps = project['dependencies'] + project['optional-dependencies']['s3']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
  && pip install --no-cache-dir -r /tmp/requirements.txt \
  && python -c "import onnxruntime; print('onnxruntime', onnxruntime.__version__)"
 

@@ -38,6 +38,23 @@ IN_FLIGHT = Gauge(
     ["protocol"],
     multiprocess_mode="livesum",
 )
+REPOSITORY_UP = Gauge(
+    "rnn_classifier_repository_up",
+    "1 when the last look at the model repository (a listing, for a store) succeeded, 0 while it "
+    "fails (what is loaded keeps serving)",
+    multiprocess_mode="livemin",
+)
+REPOSITORY_FAILURES = Counter(
+    "rnn_classifier_repository_failures_total",
+    "Looks at the model repository (listings, downloads) that failed: the store unreachable or "
+    "answering errors",
+)
+REPOSITORY_REQUESTS = Counter(
+    "rnn_classifier_repository_requests_total",
+    "Requests to the object store of the model repository, by operation (list, get) and outcome "
+    "(ok, error)",
+    ["operation", "outcome"],
+)
 READY = Gauge(
     "rnn_classifier_ready",
     "1 when the model is loaded and the service takes traffic, 0 otherwise",

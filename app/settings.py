@@ -1,14 +1,17 @@
 """Service configuration, read from environment variables (documented in README.md)."""
 
+import importlib.util
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from app.logs import LogFormat
+from app.repository.store import EXTRA_MISSING, StoreAddress, StoreError, is_object_url
 
 # Set by `python -m app` for its workers: the directory where they agree on the models they serve.
 CONTROL_DIR_ENV = "RNN_CLASSIFIER_CONTROL_DIR"
@@ -23,10 +26,24 @@ class Settings(BaseSettings):
     model_dir: Path = Field(
         Path("model_artifacts"), description="Directory with the trained artifacts"
     )
-    model_repository: Path | None = Field(
+    model_repository: str | None = Field(
         None,
-        description="Directory of models and versions, DIR/<name>/<version>/ (instead of "
-        "MODEL_DIR, which is a repository of one)",
+        description="Models and versions, <name>/<version>/: a directory, or an object store "
+        "prefix s3://bucket/prefix (instead of MODEL_DIR, which is a repository of one)",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint of an S3-compatible store (MinIO, Ceph, R2, ...); unset: AWS S3",
+    )
+    model_cache_dir: Path = Field(
+        Path(tempfile.gettempdir()) / "rnn-classifier-models",
+        description="Where versions from an object store are downloaded (reused at restart)",
+    )
+    model_cache_max_mb: int = Field(
+        2048,
+        ge=1,
+        description="Bound of MODEL_CACHE_DIR: past it, the least recently fetched "
+        "versions are removed",
     )
     model_control: Literal["none", "explicit", "poll"] = Field(
         "none",
@@ -119,6 +136,12 @@ class Settings(BaseSettings):
         "auto: a thread unless a worker has only one CPU and no GPU",
     )
 
+    @field_validator("model_repository", mode="before")
+    @classmethod
+    def _repository_as_text(cls, value: object) -> object:
+        # A Path given in code (tests, the bulk CLI) is a directory: kept as its text.
+        return str(value) if isinstance(value, Path) else value
+
     @model_validator(mode="after")
     def _control_is_safe(self) -> "Settings":
         if self.model_control == "explicit" and self.admin_api_key is None:
@@ -128,6 +151,13 @@ class Settings(BaseSettings):
             )
         if self.model_repository is not None and "model_dir" in self.model_fields_set:
             raise ValueError("set MODEL_DIR or MODEL_REPOSITORY, not both")
+        if is_object_url(self.model_repository):
+            try:
+                StoreAddress.parse(str(self.model_repository))
+            except StoreError as exc:
+                raise ValueError(f"MODEL_REPOSITORY: {exc}") from exc
+            if importlib.util.find_spec("obstore") is None:
+                raise ValueError(EXTRA_MISSING.format(extra="rnn-text-classifier[s3]"))
         return self
 
     def cpus_per_worker(self) -> int:

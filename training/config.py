@@ -128,6 +128,13 @@ class TrainConfig:
         default=0.0,
         metadata={"help": "with --ngram-buckets: L2 penalty on the n-gram branch's class scores"},
     )
+    ngram_dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "with --ngram-buckets: share of training texts whose n-gram branch is "
+            "switched off, so the RNN learns to answer them alone"
+        },
+    )
     offset_decay: float = field(
         default=1e-3,
         metadata={"help": "with --vectors: L2 penalty on the trainable per-word offsets"},

@@ -56,6 +56,16 @@ def warmed_up_ema(
     return average
 
 
+def _branch_kept(ngrams: torch.Tensor, dropout: float, generator: torch.Generator) -> torch.Tensor:
+    """The n-gram branch's logits with the branch switched off for a random `dropout` share of
+    the batch's texts: on those the RNN must answer alone, so it does not leave to the branch
+    what it could learn itself (the branch knows only in-domain words and pairs)."""
+    if not dropout:
+        return ngrams
+    kept = torch.rand(ngrams.shape[0], 1, generator=generator) >= dropout
+    return ngrams * kept
+
+
 def _step_loss(
     model: RNNClassifier,
     ids: torch.Tensor,
@@ -67,7 +77,8 @@ def _step_loss(
     """(summed training loss, its clean part, the clean logits) of one batch: the training loss
     adds the adversarial and virtual adversarial losses when they are on."""
     embedded = model.embedding(ids)
-    logits = model.forward_from_embedded(embedded, lengths, ids)
+    rnn, ngrams = model.parts(embedded, lengths, ids)
+    logits = rnn if ngrams is None else rnn + _branch_kept(ngrams, config.ngram_dropout, generator)
     clean = criterion(logits)
     loss = clean
     if config.adversarial:

@@ -1,6 +1,6 @@
 """Where a trained model goes: the artifacts the service loads and the report, in a folder or as
-the next version of a model repository (written aside and renamed in, so the service never sees
-half a version)."""
+the next version of a model repository (written aside and renamed in, or for an object store
+uploaded with config.json last, so the service never sees half a version)."""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +9,8 @@ from typing import Any
 from app.core.artifacts import save_artifacts
 from app.core.network import RNNClassifier, numpy_weights
 from app.core.tokenizer import Tokenizer
+from app.repository.publish import publish_version
+from app.repository.store import is_object_url
 from app.repository.writer import write_version
 from training.calibration import calibration_metrics
 from training.config import TrainConfig
@@ -69,7 +71,7 @@ def write(
 
 def save(
     out: Path,
-    repository: Path | None,
+    repository: str | None,
     model: RNNClassifier,
     tokenizer: Tokenizer,
     labels: list[str],
@@ -77,9 +79,9 @@ def save(
     config: TrainConfig,
     report: dict[str, Any],
     as_shadow: bool = False,
-) -> Path:
-    """Write to `out`, or as the next version of the model in `repository` (`as_shadow`: the
-    shadow of its live version); where it went."""
+) -> Path | str:
+    """Write to `out`, or as the next version of the model in `repository`, a directory or an
+    s3:// prefix (`as_shadow`: the shadow of its live version); where it went."""
 
     def write_to(folder: Path) -> None:
         write(folder, model, tokenizer, labels, validation, config, report)
@@ -87,4 +89,6 @@ def save(
     if repository is None:
         write_to(out)
         return out
-    return write_version(repository, report["name"], write_to, as_shadow).path
+    if is_object_url(repository):
+        return publish_version(repository, report["name"], write_to, as_shadow)
+    return write_version(Path(repository), report["name"], write_to, as_shadow).path

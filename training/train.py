@@ -62,8 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     target.add_argument(
         "--repository",
-        type=Path,
-        help="write the next version of --name into this model repository (MODEL_REPOSITORY)",
+        help="write the next version of --name into this model repository (MODEL_REPOSITORY): "
+        "a directory or s3://bucket/prefix",
     )
     parser.add_argument(
         "--shadow",

@@ -3,6 +3,7 @@
     rnn-classifier-classify reviews.csv --output scored.csv
     rnn-classifier-classify tickets.jsonl -o scored.parquet --text-column body --workers 2
     rnn-classifier-classify reviews.parquet --output scored/ --engine spark --master 'local[2]'
+    rnn-classifier-classify s3://bucket/in/reviews.csv -o s3://bucket/out/scored.parquet
 
 The output has every input column, then label, score, probability_<label> for each label, and
 error (why the service would refuse that row's text, which then has no label). Rows keep their
@@ -34,9 +35,11 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     # Strings, not Paths: with --engine spark they may be URIs (s3a://...), which Path would mangle.
-    p.add_argument("input", help="the file to classify (.csv, .jsonl, .parquet)")
+    p.add_argument(
+        "input", help="the file to classify (.csv, .jsonl, .parquet), or s3://bucket/key"
+    )
     p.add_argument("-o", "--output", required=True,
-                   help="where to write (a file; a directory with --engine spark)")  # fmt: skip
+                   help="where to write (a file or s3://bucket/key; a directory with --engine spark)")  # fmt: skip
     p.add_argument("--format", choices=FORMATS, help="the input's format (default: its extension)")
     p.add_argument("--output-format", choices=FORMATS,
                    help="the output's format (default: its extension, else the input's)")  # fmt: skip
@@ -85,7 +88,7 @@ def model_dir(args: argparse.Namespace) -> Path:
         raise Failure("--model needs --repository (or MODEL_REPOSITORY)")
     name, _, version = args.model.partition(":")
     try:
-        repository = Repository(root)
+        repository = Repository(Path(root))
         folders = repository.versions(name) if version else repository.wanted(name)
     except RepositoryError as exc:
         raise Failure(str(exc)) from exc
@@ -122,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_spark(args, model_dir(args))
         require("pyarrow", "rnn-text-classifier[files]", PROG)
         from app.bulk.local import run_local
+        from app.bulk.remote import with_remote_files
 
-        return run_local(args, model_dir(args))
+        model = model_dir(args)
+        return with_remote_files(args, lambda local: run_local(local, model))
     except Failure as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -2,7 +2,10 @@
 
 MODEL_CONTROL=none serves what the repository (or MODEL_DIR) holds at start; explicit adds load
 and unload calls (Triton's repository extension, app/v2/repository.py); poll converges on what
-the directory holds every POLL_INTERVAL_S, acting only on complete version folders.
+the repository holds every POLL_INTERVAL_S, acting only on complete versions. Where the models
+are (a directory, a bucket) and whether a version is complete is the source's business
+(app/repository/): control only decides what to load. A store that fails is reported and polled
+less often until it answers again, while what is loaded keeps serving.
 
 A change of one model converges it on a wanted set of versions: new ones load, verify and warm
 up in the background while the old ones serve; then, in one step on the event loop, the new ones
@@ -18,30 +21,30 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from app import metrics
-from app.core.artifacts import ArtifactError, verify_artifacts
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.version import LoadedVersion, load_version
+from app.repository.checks import VersionChecks
 from app.repository.layout import (
+    Candidate,
     LoadConfig,
     RepositoryError,
-    SingleModel,
-    Source,
-    VersionFolder,
     check_name,
     version_sort_key,
 )
 from app.repository.policy import VersionPolicy
 from app.repository.rollout import Rollout
+from app.repository.source import Source, StoreUnavailable
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (model, version)
 AS_CONFIGURED = LoadConfig()  # a load that asks for nothing: the per-model file decides
+# While the store fails, polls wait twice as long each time, up to this many intervals.
+MAX_BACKOFF = 8
 
 
 class ControlError(Exception):
@@ -71,16 +74,7 @@ def _release_freed_memory() -> None:
             trim(0)
 
 
-def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
-    try:
-        return tuple(
-            sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in path.iterdir())
-        )
-    except OSError:
-        return ()
-
-
-def _rollout_problem(name: str, rollout: Rollout, wanted: list[VersionFolder]) -> str:
+def _rollout_problem(name: str, rollout: Rollout, wanted: list[Candidate]) -> str:
     """Why `rollout` cannot route `wanted` ("" if it can): it must name one of them."""
     versions = [f.version for f in wanted]
     if rollout.version is None or rollout.version in versions:
@@ -99,8 +93,8 @@ class ModelControl:
         self._retiring: dict[Key, LoadedVersion] = {}
         self._retirements: set[asyncio.Task[None]] = set()
         self._problems: dict[Key, str] = {}  # why a version is not served, for the index
-        # Folders refused (or incomplete) as they are now: not retried until their files change.
-        self._refused: dict[Path, tuple[tuple[str, int, int], ...]] = {}
+        self.checks = VersionChecks(source)
+        self.store_failure = ""  # why the last look at the repository failed; "" if it did not
         self.on_change: Callable[[], None] = lambda: None  # after every convergence
         # Rollouts aborted (by an admin or a guard), by model: while the per-model file still
         # names one, its version stays out, or the next poll would bring it back (as live).
@@ -109,44 +103,73 @@ class ModelControl:
 
     # ------------------------------------------------------------ what is wanted
 
-    def wanted(
+    async def wanted(
         self, name: str, policy: VersionPolicy | None = None, complete_only: bool = False
-    ) -> list[VersionFolder]:
-        """The version folders to serve: the policy's choice among those on disk (the complete
-        ones only, in poll mode)."""
-        folders = self.source.versions(name)
-        if complete_only:
-            folders = [f for f in folders if self._complete(f)]
-        if isinstance(self.source, SingleModel):
-            return self.source.wanted(name, policy) if folders else []
-        by_version = {int(f.version): f for f in folders}
-        chosen = (policy or self.source.policy(name)).select(list(by_version))
-        return [by_version[v] for v in chosen]
+    ) -> list[Candidate]:
+        """The versions to serve: the policy's choice among those the source holds (in poll mode,
+        among the complete ones). Only the chosen ones are checked (for a store: fetched), so a
+        policy of the latest version never downloads the older ones."""
+        available = self.source.candidates(name)
+        serving = {v.ref.version for v in self.registry.versions(name)}
+        while True:
+            chosen = self.source.choose(name, available, policy)
+            if not complete_only:
+                return chosen
+            # A version loaded is complete: it keeps serving whatever its store does meanwhile.
+            incomplete = [
+                c for c in chosen if c.version not in serving and not await self._complete(c)
+            ]
+            if not incomplete:
+                return chosen
+            available = [c for c in available if c not in incomplete]
 
-    def _complete(self, folder: VersionFolder) -> bool:
-        if self._refused.get(folder.path) == _fingerprint(folder.path):
-            return False
+    async def _complete(self, candidate: Candidate) -> bool:
         try:
-            verify_artifacts(folder.path)
-            return True
-        except ArtifactError as exc:
-            self._refused[folder.path] = _fingerprint(folder.path)
-            log.info("not loading %s %s yet: %s", folder.name, folder.version, exc)
+            return await asyncio.to_thread(self.checks.complete, candidate)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
             return False
+
+    # ------------------------------------------------------------ the store
+
+    async def refresh(self) -> None:
+        """Look at the repository again; StoreUnavailable (reported) when it cannot."""
+        try:
+            await asyncio.to_thread(self.source.refresh)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            raise
+        if self.store_failure:
+            log.info("model repository reachable again: %s", self.source.describe())
+        self.store_failure = ""
+        metrics.REPOSITORY_UP.set(1)
+
+    def _store_failed(self, exc: StoreUnavailable) -> None:
+        self.store_failure = f"{self.source.describe()} cannot be read: {exc}"
+        metrics.REPOSITORY_UP.set(0)
+        metrics.REPOSITORY_FAILURES.inc()
+        log.error("%s; serving what is loaded", self.store_failure)
 
     # ------------------------------------------------------------ converging
 
     async def start(self) -> None:
-        """Serve what the source holds (every model, its own policy)."""
+        """Serve what the source holds (every model, its own policy); with its store down, what
+        the cache holds."""
         try:
+            await self.refresh()
             names = self.source.models()
+        except StoreUnavailable:
+            names = self.source.models()  # the cache's, if any
+            if not names:
+                self.registry.not_ready_reason = self.store_failure
+                return
         except RepositoryError as exc:
             self.registry.not_ready_reason = str(exc)
             log.error("no models: %s", exc)
             return
         for name in names:
             try:
-                await self.converge(name, *self._configured(name, self._polling))
+                await self.converge(name, *await self._configured(name, self._polling))
             except RepositoryError as exc:
                 self._problems[(name, "")] = str(exc)
                 log.error("model %s not served: %s", name, exc)
@@ -155,11 +178,12 @@ class ModelControl:
     def _polling(self) -> bool:
         return self.settings.model_control == "poll"
 
-    def _configured(self, name: str, complete_only: bool) -> tuple[list[VersionFolder], Rollout]:
+    async def _configured(self, name: str, complete_only: bool) -> tuple[list[Candidate], Rollout]:
         """What the per-model file asks for: the versions and the rollout, the rollout only when
         the version it names is among them (in poll mode one still being written is not: until it
         is complete, there is no rollout), and neither an aborted rollout nor its version."""
-        wanted, rollout = self.wanted(name, complete_only=complete_only), self.source.rollout(name)
+        wanted = await self.wanted(name, complete_only=complete_only)
+        rollout = self.source.rollout(name)
         aborted = self._aborted.get(name)
         if aborted is not None and aborted == rollout:
             return [f for f in wanted if f.version != aborted.version], Rollout()
@@ -182,7 +206,7 @@ class ModelControl:
         served = {v.ref.version for v in self.registry.versions(name)} - {rollout.version}
         try:
             await self.converge(
-                name, [f for f in self.source.versions(name) if f.version in served], Rollout()
+                name, [c for c in self.source.candidates(name) if c.version in served], Rollout()
             )
         except RepositoryError as exc:
             log.error("aborting the rollout of %s: %s", name, exc)
@@ -194,7 +218,7 @@ class ModelControl:
         task.add_done_callback(self._retirements.discard)
 
     async def converge(
-        self, name: str, wanted: list[VersionFolder], rollout: Rollout | None = None
+        self, name: str, wanted: list[Candidate], rollout: Rollout | None = None
     ) -> list[str]:
         """Serve exactly `wanted` of model `name`, routed by `rollout` (None: no rollout); the
         reasons of the versions refused (then the old versions and routing stay)."""
@@ -202,19 +226,19 @@ class ModelControl:
             current = {v.ref.version: v for v in self.registry.versions(name)}
             loaded: list[LoadedVersion] = []
             refused: list[str] = []
-            for folder in wanted:
-                if folder.version in current:
+            for candidate in wanted:
+                if candidate.version in current:
                     continue
                 try:
-                    loaded.append(await self._load(folder))
+                    loaded.append(await self._load(candidate))
                 except Exception as exc:
-                    refused.append(f"version {folder.version} of {name!r} refused: {exc}")
+                    refused.append(f"version {candidate.version} of {name!r} refused: {exc}")
             for new in loaded:  # one step, no await in between: the switch is atomic
                 self.registry.add(new)
                 self._problems.pop((name, new.ref.version), None)
             if not refused:
                 self.registry.set_rollout(name, rollout or Rollout())
-                keep = {f.version for f in wanted}
+                keep = {c.version for c in wanted}
                 for number, old in current.items():
                     if number not in keep:
                         self._retire(old, "unloaded")
@@ -222,22 +246,27 @@ class ModelControl:
             self.on_change()
             return refused
 
-    async def _load(self, folder: VersionFolder) -> LoadedVersion:
-        key = (folder.name, folder.version)
-        self._make_room(folder.name)
+    async def _load(self, candidate: Candidate) -> LoadedVersion:
+        key = (candidate.name, candidate.version)
+        self._make_room(candidate.name)
         self._loading.add(key)
         started = time.perf_counter()
         try:
+            folder = await asyncio.to_thread(self.checks.fetch, candidate)
             version = await asyncio.to_thread(load_version, self.settings, folder)
+        except StoreUnavailable as exc:  # not the version's fault: tried again at the next look
+            self._store_failed(exc)
+            self._problems[key] = f"not fetched: {exc}"
+            raise
         except Exception as exc:
-            metrics.LOAD_FAILURES.labels(folder.name).inc()
+            metrics.LOAD_FAILURES.labels(candidate.name).inc()
             self._problems[key] = f"refused: {exc}"
-            self._refused[folder.path] = _fingerprint(folder.path)
-            log.error("not serving %s version %s: %s", folder.name, folder.version, exc)
+            self.checks.refuse(candidate)
+            log.error("not serving %s version %s: %s", candidate.name, candidate.version, exc)
             raise
         finally:
             self._loading.discard(key)
-            metrics.LOAD_DURATION.labels(folder.name).observe(time.perf_counter() - started)
+            metrics.LOAD_DURATION.labels(candidate.name).observe(time.perf_counter() - started)
         return version
 
     def _make_room(self, name: str) -> None:
@@ -287,22 +316,32 @@ class ModelControl:
         await asyncio.gather(*self._retirements, return_exceptions=True)
 
     async def poll_forever(self, interval_s: float) -> None:
-        """Converge on the directory every `interval_s`: new complete versions in, removed
-        versions and models out."""
+        """Converge on the repository every `interval_s`: new complete versions in, removed
+        versions and models out. While the store fails, every wait is twice the one before (up
+        to MAX_BACKOFF intervals), and nothing loaded is unloaded."""
+        backoff = 1
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(interval_s * backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF) if not await self.poll_once() else 1
+
+    async def poll_once(self) -> bool:
+        """One look and convergence; False when the store failed."""
+        try:
+            await self.refresh()
+            names = self.source.models()
+        except StoreUnavailable:
+            return False
+        except RepositoryError as exc:
+            log.error("cannot read the repository: %s", exc)
+            return True
+        for name in names:
             try:
-                names = self.source.models()
+                await self.converge(name, *await self._configured(name, complete_only=True))
             except RepositoryError as exc:
-                log.error("cannot read the repository: %s", exc)
-                continue
-            for name in names:
-                try:
-                    await self.converge(name, *self._configured(name, complete_only=True))
-                except RepositoryError as exc:
-                    log.error("model %s: %s", name, exc)
-            for gone in set(self.registry.names()) - set(names):
-                await self.converge(gone, [])
+                log.error("model %s: %s", name, exc)
+        for gone in set(self.registry.names()) - set(names):
+            await self.converge(gone, [])
+        return not self.store_failure
 
     # ------------------------------------------------------------ explicit control
 
@@ -311,17 +350,18 @@ class ModelControl:
         asked rollout (default: the model's own); ControlError if one is refused (the versions
         and routing of before stay) or there is none."""
         try:
+            await self.refresh()
             if asked == AS_CONFIGURED:  # the per-model file, an aborted rollout left out
-                wanted, rollout = self._configured(check_name(name), complete_only=False)
+                wanted, rollout = await self._configured(check_name(name), complete_only=False)
             else:
-                wanted = self.wanted(check_name(name), asked.policy)
+                wanted = await self.wanted(check_name(name), asked.policy)
                 rollout = asked.rollout if asked.rollout is not None else self.source.rollout(name)
         except RepositoryError as exc:
             raise ControlError(str(exc)) from exc
         running = self.registry.rollout(name)
         if asked.rollout == Rollout() and asked.policy is None and running.version is not None:
             # An abort: the version on trial goes, the live one answers everything again.
-            wanted = [f for f in wanted if f.version != running.version]
+            wanted = [c for c in wanted if c.version != running.version]
             self._aborted[name] = running
             log.info("rollout of %s aborted: version %s is unloaded", name, running.version)
         elif asked != AS_CONFIGURED:
@@ -361,17 +401,17 @@ class ModelControl:
         ]
         listed |= {(s.name, s.version or "") for s in statuses}
         statuses += [
-            Status(folder.name, folder.version, "UNAVAILABLE", "not selected by its version_policy")
-            for folder in self._on_disk()
-            if (folder.name, folder.version) not in listed
+            Status(held.name, held.version, "UNAVAILABLE", "not selected by its version_policy")
+            for held in self._held()
+            if (held.name, held.version) not in listed
         ]
         return sorted(statuses, key=lambda s: (s.name, version_sort_key(s.version or "")))
 
-    def _on_disk(self) -> list[VersionFolder]:
-        folders: list[VersionFolder] = []
+    def _held(self) -> list[Candidate]:
+        held: list[Candidate] = []
         try:
             for name in self.source.models():
-                folders += self.source.versions(name)
+                held += self.source.candidates(name)
         except RepositoryError:
             pass
-        return folders
+        return held

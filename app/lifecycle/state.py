@@ -14,7 +14,10 @@ from app.errors import NotReady, Overloaded
 from app.lifecycle.control import ModelControl, NotExplicitControl
 from app.lifecycle.registry import ModelRegistry
 from app.lifecycle.workers import WorkerSync
-from app.repository.layout import LoadConfig, Repository, SingleModel, Source
+from app.repository.cache import VersionCache
+from app.repository.layout import LoadConfig, Repository, SingleModel
+from app.repository.source import Source
+from app.repository.store import ObjectStore, StoreAddress, is_object_url
 from app.settings import CONTROL_DIR_ENV, Settings
 
 log = logging.getLogger(__name__)
@@ -56,9 +59,27 @@ class ExplainSlots:
 
 
 def source_for(settings: Settings) -> Source:
-    if settings.model_repository is not None:
-        return Repository(settings.model_repository)
-    return SingleModel(settings.model_dir)
+    """The local directory, MODEL_DIR, or an object store, from the settings."""
+    location = settings.model_repository
+    if location is None:
+        return SingleModel(settings.model_dir)
+    if not is_object_url(location):
+        return Repository(Path(location))
+    from app.repository.objects import ObjectRepository
+
+    store = ObjectStore(
+        StoreAddress.parse(location), settings.s3_endpoint_url, "rnn-text-classifier[s3]"
+    )
+    store.observe = _count_request
+    cache = VersionCache(
+        settings.model_cache_dir / store.address.bucket / store.address.prefix,
+        settings.model_cache_max_mb * 1024 * 1024,
+    )
+    return ObjectRepository(store, cache)
+
+
+def _count_request(operation: str, ok: bool) -> None:
+    metrics.REPOSITORY_REQUESTS.labels(operation, "ok" if ok else "error").inc()
 
 
 class ServingState:

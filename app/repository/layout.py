@@ -1,5 +1,6 @@
-"""Finding models and versions on disk: a repository (MODEL_REPOSITORY) or one model directory
-(MODEL_DIR), both seen as models with candidate version folders.
+"""The repository's layout (names, version numbers, the per-model file) and its two local sources
+(app/repository/source.py): a directory (MODEL_REPOSITORY) or one model directory (MODEL_DIR),
+both seen as models with candidate version folders.
 
 Version folders are positive integers; any other name is ignored, so a writer can stage a folder
 under another name and rename it in when it is complete (what training does). Model names are
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.artifacts import CONFIG_FILE
+from app.core.artifacts import CONFIG_FILE, verify_artifacts
 from app.repository.policy import PolicyError, VersionPolicy
 from app.repository.rollout import Rollout, RolloutError
 
@@ -27,9 +28,39 @@ class RepositoryError(ValueError):
 
 @dataclass(frozen=True, order=True)
 class VersionFolder:
+    """A version in a local folder, where the service reads it."""
+
     name: str
     version: str
     path: Path
+
+
+# What a listing says about a version's files: (file, tag, size) for each, sorted. Equal
+# fingerprints: the same files, so a version refused (or verified) once need not be read again.
+Fingerprint = tuple[tuple[str, str, int], ...]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A version the source holds, complete or not."""
+
+    name: str
+    version: str
+    fingerprint: Fingerprint
+
+
+def select(policy: VersionPolicy, available: list[Candidate]) -> list[Candidate]:
+    by_number = {int(c.version): c for c in available}
+    return [by_number[v] for v in policy.select(list(by_number))]
+
+
+def local_fingerprint(path: Path) -> Fingerprint:
+    try:
+        return tuple(
+            sorted((p.name, str(p.stat().st_mtime_ns), p.stat().st_size) for p in path.iterdir())
+        )
+    except OSError:
+        return ()
 
 
 def check_name(name: str) -> str:
@@ -46,11 +77,48 @@ def version_sort_key(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (-1, version)
 
 
+def read_model_file(name: str, raw: bytes) -> dict[str, Any]:
+    """The per-model file's settings; RepositoryError naming it when they do not parse."""
+    try:
+        setting: Any = json.loads(raw)
+    except ValueError as exc:
+        raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+    if not isinstance(setting, dict):
+        raise RepositoryError(f"{name}/{MODEL_FILE}: must be a JSON object")
+    return setting
+
+
+def policy_of(name: str, setting: dict[str, Any]) -> VersionPolicy:
+    raw = setting.get("version_policy")
+    try:
+        return VersionPolicy.parse(raw) if raw is not None else VersionPolicy()
+    except PolicyError as exc:
+        raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+
+
+def rollout_of(name: str, setting: dict[str, Any]) -> Rollout:
+    try:
+        return Rollout.parse(setting.get("rollout", {}))
+    except RolloutError as exc:
+        raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+
+
+def _verified_folder(folder: VersionFolder) -> VersionFolder:
+    verify_artifacts(folder.path)
+    return folder
+
+
 class Repository:
-    """DIR/<name>/<version>/."""
+    """DIR/<name>/<version>/. Read as it is at each call: `refresh` has nothing to do."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+
+    def refresh(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"MODEL_REPOSITORY {self.root}"
 
     def models(self) -> list[str]:
         if not self.root.is_dir():
@@ -76,30 +144,36 @@ class Repository:
         inside = [f for f in folders if f.path.is_relative_to(path)]
         return sorted(inside, key=lambda f: int(f.version))
 
+    def candidates(self, name: str) -> list[Candidate]:
+        return [
+            Candidate(f.name, f.version, local_fingerprint(f.path)) for f in self.versions(name)
+        ]
+
+    def choose(
+        self, name: str, available: list[Candidate], policy: VersionPolicy | None
+    ) -> list[Candidate]:
+        return select(policy or self.policy(name), available)
+
+    def fetch(self, candidate: Candidate) -> VersionFolder:
+        """The folder itself, once its files verify: a local version needs no copy."""
+        path = self.model_path(candidate.name) / candidate.version
+        return _verified_folder(VersionFolder(candidate.name, candidate.version, path))
+
     def policy(self, name: str) -> VersionPolicy:
-        raw = self._model_file(name).get("version_policy")
-        try:
-            return VersionPolicy.parse(raw) if raw is not None else VersionPolicy()
-        except PolicyError as exc:
-            raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+        return policy_of(name, self._model_file(name))
 
     def rollout(self, name: str) -> Rollout:
-        try:
-            return Rollout.parse(self._model_file(name).get("rollout", {}))
-        except RolloutError as exc:
-            raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
+        return rollout_of(name, self._model_file(name))
 
     def _model_file(self, name: str) -> dict[str, Any]:
         file = self.model_path(name) / MODEL_FILE
         if not file.exists():
             return {}
         try:
-            raw: Any = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            raw = file.read_bytes()
+        except OSError as exc:
             raise RepositoryError(f"{name}/{MODEL_FILE}: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise RepositoryError(f"{name}/{MODEL_FILE}: must be a JSON object")
-        return raw
+        return read_model_file(name, raw)
 
     def wanted(self, name: str, policy: VersionPolicy | None = None) -> list[VersionFolder]:
         """The version folders `policy` (default: the model's own) selects."""
@@ -114,6 +188,12 @@ class SingleModel:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    def refresh(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"MODEL_DIR {self.directory}"
 
     def _identity(self) -> tuple[str, str]:
         try:
@@ -133,21 +213,25 @@ class SingleModel:
             raise RepositoryError(f"no model {name!r}: MODEL_DIR holds {own!r}")
         return [VersionFolder(own, version, self.directory)]
 
-    def policy(self, name: str) -> VersionPolicy:
-        return VersionPolicy()
+    def candidates(self, name: str) -> list[Candidate]:
+        return [
+            Candidate(f.name, f.version, local_fingerprint(f.path)) for f in self.versions(name)
+        ]
 
-    def rollout(self, name: str) -> Rollout:
-        return Rollout()
-
-    def wanted(self, name: str, policy: VersionPolicy | None = None) -> list[VersionFolder]:
+    def choose(
+        self, name: str, available: list[Candidate], policy: VersionPolicy | None
+    ) -> list[Candidate]:
         if policy is not None and policy != VersionPolicy():
             raise RepositoryError(
                 "MODEL_DIR holds one version: a version_policy needs MODEL_REPOSITORY"
             )
-        return self.versions(name)
+        return available
 
+    def fetch(self, candidate: Candidate) -> VersionFolder:
+        return _verified_folder(VersionFolder(candidate.name, candidate.version, self.directory))
 
-Source = Repository | SingleModel
+    def rollout(self, name: str) -> Rollout:
+        return Rollout()
 
 
 @dataclass(frozen=True)

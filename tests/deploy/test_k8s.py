@@ -212,8 +212,8 @@ def strategic_merge(base: Any, patch: Any) -> Any:
     return patch
 
 
-def repository_overlay() -> list[dict[str, Any]]:
-    overlay = K8S / "repository"
+def repository_overlay(folder: str) -> list[dict[str, Any]]:
+    overlay = K8S / folder
     kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
     assert set(kustomization) == {"apiVersion", "kind", "resources", "patches"}
     assert kustomization["resources"][0] == "../"
@@ -228,10 +228,10 @@ def repository_overlay() -> list[dict[str, Any]]:
     return docs
 
 
-def test_the_repository_overlay_mounts_a_shared_volume_read_only_and_polls_it(
+def test_the_volume_overlay_mounts_a_shared_volume_read_only_and_polls_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    docs = repository_overlay()
+    docs = repository_overlay("repository-volume")
     for doc in docs:
         if doc["kind"] in {*CORE_KINDS, "PersistentVolumeClaim"}:
             kubernetes_validate.validate(doc, KUBERNETES_VERSIONS[-1], strict=True)
@@ -253,4 +253,37 @@ def test_the_repository_overlay_mounts_a_shared_volume_read_only_and_polls_it(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert Settings().model_repository == Path("/models")
+    assert Settings().model_repository == "/models"
+
+
+def test_the_repository_overlay_polls_a_bucket_with_a_bounded_cache_and_no_shared_volume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = repository_overlay("repository")
+    for doc in docs:
+        if doc["kind"] in {*CORE_KINDS, "ServiceAccount"}:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSIONS[-1], strict=True)
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    pod = deployment["spec"]["template"]["spec"]
+    (api,) = pod["containers"]
+    env = {item["name"]: item["value"] for item in api["env"]}
+    assert set(env) - setting_names() == set()
+    assert env["MODEL_REPOSITORY"].startswith("s3://") and env["MODEL_CONTROL"] == "poll"
+    # Credentials: the service account's IRSA role, or keys from an optional Secret.
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert "eks.amazonaws.com/role-arn" in account["metadata"]["annotations"]
+    ((secret,),) = [list(source.values()) for source in api["envFrom"]]
+    assert secret["optional"] is True
+    # The cache: its own emptyDir (the root filesystem is read-only), bounded above the setting.
+    (mount,) = [m for m in api["volumeMounts"] if m["mountPath"] == env["MODEL_CACHE_DIR"]]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["emptyDir"]["sizeLimit"].endswith("Gi")
+    assert int(env["MODEL_CACHE_MAX_MB"]) < int(volume["emptyDir"]["sizeLimit"][:-2]) * 1024
+    assert {m["mountPath"] for m in api["volumeMounts"]} == {"/tmp", "/cache"}  # base kept
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().model_repository == env["MODEL_REPOSITORY"]

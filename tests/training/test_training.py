@@ -124,6 +124,19 @@ def test_the_ngram_branch_trains_ships_and_reports_its_share(tmp_path: Path) -> 
     assert abs(served.predict(ids) - known.probabilities).max() < 1e-4
 
 
+def test_ngram_dropout_switches_the_branch_off_for_that_share_of_training_texts(
+    tmp_path: Path,
+) -> None:
+    flags = ["--limit", "300", *TINY, "--epochs", "1", "--ngram-buckets", "4096"]
+    off = train([*flags, "--out", str(tmp_path / "off"), "--ngram-dropout", "1"])
+    train([*flags, "--out", str(tmp_path / "half"), "--ngram-dropout", "0.5"])
+    assert off["hyperparameters"]["ngram_dropout"] == 1.0
+    # Off for every text: the branch never gets a gradient and ships its zero start.
+    never = load_artifacts(tmp_path / "off").weights
+    assert not never["ngrams.words"].any() and not never["ngrams.pairs"].any()
+    assert abs(load_artifacts(tmp_path / "half").weights["ngrams.pairs"]).max() > 0
+
+
 def test_a_model_without_the_branch_reports_none(tmp_path: Path) -> None:
     report = train(["--limit", "300", "--out", str(tmp_path / "m"), *TINY, "--epochs", "1"])
     assert report["ngram_branch"] is None and "ngram_buckets" not in report["config"]
