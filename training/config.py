@@ -108,6 +108,13 @@ class TrainConfig:
         },
     )
     batch_size: int = field(default=32, metadata={"help": "texts per training step"})
+    length_batches: bool = field(
+        default=True,
+        metadata={
+            "help": "batch texts of similar length (fewer recurrent steps per batch); "
+            "--no-length-batches draws batches at random"
+        },
+    )
     min_freq: int = field(
         default=2, metadata={"help": "training-set count a word needs to enter the vocabulary"}
     )

@@ -18,6 +18,7 @@ from app.core.network import RNNClassifier, collate
 from app.core.tokenizer import PAD_ID, UNK_ID
 from training.adversarial import adversarial_loss, virtual_adversarial_loss
 from training.balance import class_weights
+from training.batching import shuffled_batches
 from training.checkpoint import Checkpoint, Checkpoints, capture, restore
 from training.config import TrainConfig
 from training.embedding import parameter_groups
@@ -39,7 +40,7 @@ class Fitted:
 
 def warmed_up_ema(
     decay: float,
-) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | int], torch.Tensor]:
+) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor | int], None]:
     """Exponential moving average whose decay ramps up as (1 + n) / (10 + n), capped at `decay`.
 
     With a fixed decay, a short run (a small data set) would ship an average still dominated by
@@ -47,11 +48,12 @@ def warmed_up_ema(
     """
 
     def average(
-        averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor | int
-    ) -> torch.Tensor:
+        averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor | int
+    ) -> None:
         steps = int(num_averaged)
         rate = min(decay, (1 + steps) / (10 + steps))
-        return averaged + (current - averaged) * (1 - rate)
+        # One kernel over all tensors per step, not a handful per tensor.
+        torch._foreach_lerp_(averaged, current, 1 - rate)
 
     return average
 
@@ -109,8 +111,8 @@ def train_epoch(
     words and learns what unknown words at serving time look like.
     """
     model.train()
-    order = torch.randperm(len(data), generator=generator).tolist()
-    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    lengths = torch.tensor([len(ids) for ids, _ in data])
+    batches = shuffled_batches(lengths, config.batch_size, generator, config.length_batches)
     loss_fn = nn.CrossEntropyLoss(
         weight=weights, reduction="sum", label_smoothing=config.label_smoothing
     )
@@ -136,7 +138,7 @@ def train_epoch(
         )
         optimizer.zero_grad()
         torch.autograd.backward(loss / len(batch))
-        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM, foreach=True)
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(model)
@@ -271,13 +273,15 @@ def fit(
 
     `teacher`: probabilities [N, C] over the training texts, blended into the targets.
     `checkpoint`: where each epoch's state is saved and, when resuming, read back from."""
+    # Fused: one kernel per step over all parameters; the vocabulary-sized tables made the
+    # per-tensor Adam a large share of a step.
     optimizer = torch.optim.Adam(
-        parameter_groups(model, config.offset_decay, config.ngram_decay), lr=config.lr
+        parameter_groups(model, config.offset_decay, config.ngram_decay), lr=config.lr, fused=True
     )
     # An exponential moving average of the weights is what gets validated and shipped: it sits
     # in a flatter region than the last step's weights and generalizes better.
     averaged = (
-        AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
+        AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
     )
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
     plateau = _learning_rate_cut(optimizer, config.lr_decay)
