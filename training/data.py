@@ -52,6 +52,12 @@ def load_examples(
     return examples
 
 
+def file_sha256(path: Path) -> str:
+    """Of the file's bytes, read in chunks (a data file may be larger than memory)."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def split_examples(examples: list[Example]) -> dict[str, list[Example]]:
     splits: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
     for example in examples:

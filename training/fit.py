@@ -2,6 +2,7 @@
 
 import copy
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +18,8 @@ from app.core.network import RNNClassifier, collate
 from app.core.tokenizer import PAD_ID, UNK_ID
 from training.adversarial import adversarial_loss, virtual_adversarial_loss
 from training.balance import class_weights
+from training.batching import shuffled_batches
+from training.checkpoint import Checkpoint, Checkpoints, capture, restore
 from training.config import TrainConfig
 from training.embedding import parameter_groups
 
@@ -37,7 +40,7 @@ class Fitted:
 
 def warmed_up_ema(
     decay: float,
-) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | int], torch.Tensor]:
+) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor | int], None]:
     """Exponential moving average whose decay ramps up as (1 + n) / (10 + n), capped at `decay`.
 
     With a fixed decay, a short run (a small data set) would ship an average still dominated by
@@ -45,11 +48,12 @@ def warmed_up_ema(
     """
 
     def average(
-        averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor | int
-    ) -> torch.Tensor:
+        averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor | int
+    ) -> None:
         steps = int(num_averaged)
         rate = min(decay, (1 + steps) / (10 + steps))
-        return averaged + (current - averaged) * (1 - rate)
+        # One kernel over all tensors per step, not a handful per tensor.
+        torch._foreach_lerp_(averaged, current, 1 - rate)
 
     return average
 
@@ -107,14 +111,18 @@ def train_epoch(
     words and learns what unknown words at serving time look like.
     """
     model.train()
-    order = torch.randperm(len(data), generator=generator).tolist()
-    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    lengths = torch.tensor([len(ids) for ids, _ in data])
+    batches = shuffled_batches(lengths, config.batch_size, generator, config.length_batches)
     loss_fn = nn.CrossEntropyLoss(
         weight=weights, reduction="sum", label_smoothing=config.label_smoothing
     )
     total_loss, correct = 0.0, 0
-    # A log file is no terminal: there the bar's every redraw would be a line of its own.
-    for batch in tqdm(batches, desc=desc, leave=False, disable=not sys.stderr.isatty()):
+    # A log file is no terminal: there the bar's every redraw would be a line of its own. The bar
+    # counts texts, so it shows texts/s and the epoch's remaining time.
+    bar = tqdm(
+        total=len(data), desc=desc, unit="text", leave=False, disable=not sys.stderr.isatty()
+    )
+    for batch in batches:
         ids, lengths = collate([data[i][0] for i in batch])
         targets = torch.tensor([data[i][1] for i in batch])
         if config.word_dropout:
@@ -130,12 +138,14 @@ def train_epoch(
         )
         optimizer.zero_grad()
         torch.autograd.backward(loss / len(batch))
-        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM, foreach=True)
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(model)
         total_loss += clean.item()
         correct += int((logits.argmax(dim=1) == targets).sum())
+        bar.update(len(batch))
+    bar.close()
     return total_loss / len(data), correct / len(data)
 
 
@@ -193,6 +203,7 @@ def fit_model(
     validation: Encoded,
     config: TrainConfig,
     seed: int,
+    checkpoints: Checkpoints | None = None,
 ) -> Fitted:
     """`fit` the model; with `distill`, then fit `new_model()` on targets that blend the labels
     with the first model's probabilities on the (unperturbed) training texts.
@@ -200,11 +211,12 @@ def fit_model(
     The probabilities carry what the first model learned about how sure to be of each text, which
     a one-hot label cannot say (self-distillation, "born-again networks").
     """
-    first = fit(model, train, validation, config, seed)
+    stage = checkpoints.stage if checkpoints is not None else lambda _: None
+    first = fit(model, train, validation, config, seed, checkpoint=stage(1))
     if not config.distill:
         return first
     teacher = torch.softmax(predict_logits(first.model, [ids for ids, _ in train]), dim=-1)
-    return fit(new_model(), train, validation, config, seed, teacher)
+    return fit(new_model(), train, validation, config, seed, teacher, stage(2))
 
 
 def _record(
@@ -213,6 +225,7 @@ def _record(
     lr: float,
     train: tuple[float, float],
     validation: Scores,
+    texts_per_s: float,
 ) -> None:
     """One row of the epoch table: kept in the history and printed."""
     train_loss, train_acc = train
@@ -225,11 +238,12 @@ def _record(
             "val_loss": round(validation.loss, 4),
             "val_accuracy": round(validation.accuracy, 4),
             "val_macro_f1": round(validation.macro_f1, 4),
+            "texts_per_s": round(texts_per_s, 1),
         }
     )
     print(
         f"{epoch:>5}  {train_loss:.4f}  {train_acc:.4f}    {validation.loss:.4f}    "
-        f"{validation.accuracy:.4f}        {validation.macro_f1:.4f}"
+        f"{validation.accuracy:.4f}        {validation.macro_f1:.4f}  {texts_per_s:>9.0f}"
     )
 
 
@@ -252,18 +266,22 @@ def fit(
     config: TrainConfig,
     seed: int,
     teacher: torch.Tensor | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Fitted:
     """Train for up to `epochs`, keeping the epoch with the best validation score
     (`selection_key`); stop after `patience` epochs without a better one.
 
-    `teacher`: probabilities [N, C] over the training texts, blended into the targets."""
+    `teacher`: probabilities [N, C] over the training texts, blended into the targets.
+    `checkpoint`: where each epoch's state is saved and, when resuming, read back from."""
+    # Fused: one kernel per step over all parameters; the vocabulary-sized tables made the
+    # per-tensor Adam a large share of a step.
     optimizer = torch.optim.Adam(
-        parameter_groups(model, config.offset_decay, config.ngram_decay), lr=config.lr
+        parameter_groups(model, config.offset_decay, config.ngram_decay), lr=config.lr, fused=True
     )
     # An exponential moving average of the weights is what gets validated and shipped: it sits
     # in a flatter region than the last step's weights and generalizes better.
     averaged = (
-        AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
+        AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
     )
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
     plateau = _learning_rate_cut(optimizer, config.lr_decay)
@@ -272,14 +290,26 @@ def fit(
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (float("inf"),)
     best_state, best_epoch = copy.deepcopy(evaluated.state_dict()), 0
-    print("Epoch  Loss    Accuracy  Val loss  Val accuracy  Val macro-F1")
-    for epoch in range(1, config.epochs + 1):
+    first_epoch, stopped = 1, False
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        restore(saved, model, optimizer, averaged, plateau, generator)
+        history, best_state, best_epoch = saved["history"], saved["best_state"], saved["best_epoch"]
+        best_key, first_epoch, stopped = (
+            tuple(saved["best_key"]),
+            saved["epoch"] + 1,
+            saved["stopped"],
+        )
+    print("Epoch  Loss    Accuracy  Val loss  Val accuracy  Val macro-F1    Texts/s")
+    for epoch in range(first_epoch, 0 if stopped else config.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
+        started = time.perf_counter()
         trained = train_epoch(
             model, train, optimizer, generator, config, averaged, f"epoch {epoch}", teacher, weights
         )
+        texts_per_s = len(train) / (time.perf_counter() - started)
         scores = validate(evaluated, validation)
-        _record(history, epoch, lr, trained, scores)
+        _record(history, epoch, lr, trained, scores, texts_per_s)
         if plateau is not None:
             plateau.step(scores.loss)
         key = selection_key(scores, by_macro_f1=weights is not None)
@@ -288,6 +318,16 @@ def fit(
             best_state, best_key, best_epoch = copy.deepcopy(evaluated.state_dict()), key, epoch
         elif epoch - best_epoch >= config.patience:
             print(f"early stop: no better validation score for {config.patience} epochs")
+            stopped = True
+        if checkpoint is not None:
+            checkpoint.save(
+                {
+                    **capture(model, optimizer, averaged, plateau, generator),
+                    **{"epoch": epoch, "stopped": stopped, "history": history},
+                    **{"best_state": best_state, "best_key": best_key, "best_epoch": best_epoch},
+                }
+            )
+        if stopped:
             break
     evaluated.load_state_dict(best_state)
     return Fitted(evaluated.eval(), history, best_epoch, weights)

@@ -153,12 +153,13 @@ def plot_reliability(calibration: dict[str, Any], path: Path) -> None:
 def epoch_table(history: list[dict[str, float]]) -> str:
     lines = [
         "| epoch | learning rate | train loss | train accuracy | val loss | val accuracy "
-        "| val macro-F1 |",
-        "|---|---|---|---|---|---|---|",
+        "| val macro-F1 | texts/s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['epoch']} | {r['lr']:.2g} | {r['train_loss']:.4f} | {r['train_accuracy']:.4f} | "
-        f"{r['val_loss']:.4f} | {r['val_accuracy']:.4f} | {r.get('val_macro_f1', float('nan')):.4f} |"
+        f"{r['val_loss']:.4f} | {r['val_accuracy']:.4f} | {r.get('val_macro_f1', float('nan')):.4f} | "
+        f"{r.get('texts_per_s', float('nan')):.0f} |"
         for r in history
     ]
     return "\n".join(lines)

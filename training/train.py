@@ -10,7 +10,6 @@ Reads top to bottom: prepare (data, split, vocabulary, vectors) -> fit (epochs, 
 """
 
 import argparse
-import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from training.adjust import adjust
 from training.balance import class_counts, weight_summary
 from training.branch import part_accuracies
 from training.calibration import calibrate, labelled_logits
+from training.checkpoint import add_checkpoint_flags, check_checkpoint_flags, checkpoints_for
 from training.compare import paired_comparison
 from training.config import (
     PRESETS,
@@ -35,7 +35,7 @@ from training.config import (
     flat,
     with_data,
 )
-from training.data import BUNDLED_DATA, Example, load_examples, split_examples
+from training.data import BUNDLED_DATA, Example, file_sha256, load_examples, split_examples
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
 from training.fit import Encoded, Fitted, fit_model, predict_logits
 from training.output import save
@@ -81,7 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--limit", type=int, help="use only the first N examples (smoke tests)")
     add_config_flags(parser)
+    add_checkpoint_flags(parser)
     args = parser.parse_args(argv)
+    check_checkpoint_flags(parser, args)
     if args.shadow and args.repository is None:
         parser.error("--shadow publishes into a model repository: give --repository")
     return args
@@ -219,7 +221,7 @@ def describe_run(
         "threads": args.threads,
         "data": {
             "path": str(args.data.name),
-            "sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(),
+            "sha256": file_sha256(args.data),
             "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
             "limit": args.limit,
         },
@@ -258,6 +260,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         prepared.encoded["validation"],
         config,
         args.seed,
+        checkpoints_for(args, {**flat(config), "seed": args.seed, "data": file_sha256(args.data)}),
     )
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
     served, judged = judge(served, tokenizer, prepared, args.data, config)

@@ -87,7 +87,9 @@ def test_bundled_data_trains_into_loadable_artifacts(tmp_path: Path) -> None:
     assert artifacts.labels == ["negative", "positive"] and artifacts.max_length == 20
     saved = json.loads((out / "report.json").read_text())
     assert [row["epoch"] for row in saved["history"]] == [1, 2]
-    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(saved["history"][0])
+    first_epoch = saved["history"][0]
+    assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(first_epoch)
+    assert first_epoch["texts_per_s"] > 0
     for key in ("accuracy", "macro_f1", "confusion_matrix"):
         assert key in saved["test"] and key in saved["baseline"]["test"]
     matrix = saved["test"]["confusion_matrix"]["rows_gold_columns_predicted"]
