@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from app.core.network import RNNClassifier, collate
 from app.core.tokenizer import PAD_ID, UNK_ID
+from training import distributed
 from training.adversarial import adversarial_loss, virtual_adversarial_loss
 from training.balance import class_weights
 from training.checkpoint import Checkpoint, Checkpoints, capture, restore
@@ -111,10 +112,11 @@ def train_epoch(
     model.train()
     order = torch.randperm(len(data), generator=generator).tolist()
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    batches, noise = distributed.shard(batches), distributed.noise(generator)
     loss_fn = nn.CrossEntropyLoss(
         weight=weights, reduction="sum", label_smoothing=config.label_smoothing
     )
-    total_loss, correct = 0.0, 0
+    total_loss, correct, seen = 0.0, 0, 0
     # A log file is no terminal: there the bar's every redraw would be a line of its own. The bar
     # counts texts, so it shows texts/s and the epoch's remaining time.
     bar = tqdm(
@@ -124,7 +126,7 @@ def train_epoch(
         ids, lengths = collate([data[i][0] for i in batch])
         targets = torch.tensor([data[i][1] for i in batch])
         if config.word_dropout:
-            dropped = torch.rand(ids.shape, generator=generator) < config.word_dropout
+            dropped = torch.rand(ids.shape, generator=noise) < config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
         if teacher is None:
             goal = targets
@@ -132,19 +134,22 @@ def train_epoch(
             labels = nn.functional.one_hot(targets, model.config.num_classes).float()
             goal = (1 - config.distill) * labels + config.distill * teacher[batch]
         loss, clean, logits = _step_loss(
-            model, ids, lengths, partial(loss_fn, target=goal), config, generator
+            model, ids, lengths, partial(loss_fn, target=goal), config, noise
         )
         optimizer.zero_grad()
         torch.autograd.backward(loss / len(batch))
+        distributed.sync_gradients(model, len(batch))
         nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(model)
         total_loss += clean.item()
         correct += int((logits.argmax(dim=1) == targets).sum())
+        seen += len(batch)
         bar.update(len(batch))
     bar.close()
-    return total_loss / len(data), correct / len(data)
+    loss_sum, hits, texts = distributed.summed(total_loss, correct, seen)
+    return loss_sum / texts, hits / texts
 
 
 @torch.inference_mode()
@@ -271,6 +276,7 @@ def fit(
 
     `teacher`: probabilities [N, C] over the training texts, blended into the targets.
     `checkpoint`: where each epoch's state is saved and, when resuming, read back from."""
+    distributed.same_start(model)
     optimizer = torch.optim.Adam(
         parameter_groups(model, config.offset_decay, config.ngram_decay), lr=config.lr
     )
@@ -290,6 +296,7 @@ def fit(
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
         restore(saved, model, optimizer, averaged, plateau, generator)
+        distributed.restore(saved)
         history, best_state, best_epoch = saved["history"], saved["best_state"], saved["best_epoch"]
         best_key, first_epoch, stopped = (
             tuple(saved["best_key"]),
@@ -316,14 +323,16 @@ def fit(
             print(f"early stop: no better validation score for {config.patience} epochs")
             stopped = True
         if checkpoint is not None:
-            checkpoint.save(
+            distributed.save(
+                checkpoint,
                 {
                     **capture(model, optimizer, averaged, plateau, generator),
                     **{"epoch": epoch, "stopped": stopped, "history": history},
                     **{"best_state": best_state, "best_key": best_key, "best_epoch": best_epoch},
-                }
+                },
             )
         if stopped:
             break
     evaluated.load_state_dict(best_state)
+    distributed.check_in_sync(model, evaluated)
     return Fitted(evaluated.eval(), history, best_epoch, weights)

@@ -20,7 +20,7 @@ import torch
 
 from app.core.network import RNNClassifier, count_parameters
 from app.core.tokenizer import Tokenizer, split_words
-from training import ood
+from training import distributed, ood
 from training.adjust import adjust
 from training.balance import class_counts, weight_summary
 from training.branch import part_accuracies
@@ -219,6 +219,7 @@ def describe_run(
         "parameters": count_parameters(served),
         "seed": args.seed,
         "threads": args.threads,
+        "processes": distributed.processes(),
         "data": {
             "path": str(args.data.name),
             "sha256": file_sha256(args.data),
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
+    distributed.start(args.seed, torch.device("cpu"))
 
     prepared = prepare(args.data, args.text_column, args.label_column, args.limit, config)
     model = build_model(prepared, config)
@@ -262,6 +264,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seed,
         checkpoints_for(args, {**flat(config), "seed": args.seed, "data": file_sha256(args.data)}),
     )
+    distributed.finish()
+    if not distributed.is_main():
+        return {}  # rank 0 evaluates and writes
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
     served, judged = judge(served, tokenizer, prepared, args.data, config)
     test, baseline, calibration = judged["test"], judged["baseline"], judged["calibration"]
