@@ -63,7 +63,7 @@ def _branch_kept(ngrams: torch.Tensor, dropout: float, generator: torch.Generato
     what it could learn itself (the branch knows only in-domain words and pairs)."""
     if not dropout:
         return ngrams
-    kept = torch.rand(ngrams.shape[0], 1, generator=generator) >= dropout
+    kept = torch.rand(ngrams.shape[0], 1, generator=generator).to(ngrams.device) >= dropout
     return ngrams * kept
 
 
@@ -110,11 +110,14 @@ def train_epoch(
     words and learns what unknown words at serving time look like.
     """
     model.train()
+    device = next(model.parameters()).device
     order = torch.randperm(len(data), generator=generator).tolist()
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     batches, noise = distributed.shard(batches), distributed.noise(generator)
     loss_fn = nn.CrossEntropyLoss(
-        weight=weights, reduction="sum", label_smoothing=config.label_smoothing
+        weight=None if weights is None else weights.to(device),
+        reduction="sum",
+        label_smoothing=config.label_smoothing,
     )
     total_loss, correct, seen = 0.0, 0, 0
     # A log file is no terminal: there the bar's every redraw would be a line of its own. The bar
@@ -123,16 +126,16 @@ def train_epoch(
         total=len(data), desc=desc, unit="text", leave=False, disable=not sys.stderr.isatty()
     )
     for batch in batches:
-        ids, lengths = collate([data[i][0] for i in batch])
-        targets = torch.tensor([data[i][1] for i in batch])
+        ids, lengths = collate([data[i][0] for i in batch], device)
+        targets = torch.tensor([data[i][1] for i in batch], device=device)
         if config.word_dropout:
-            dropped = torch.rand(ids.shape, generator=noise) < config.word_dropout
+            dropped = torch.rand(ids.shape, generator=noise).to(device) < config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
         if teacher is None:
             goal = targets
         else:
             labels = nn.functional.one_hot(targets, model.config.num_classes).float()
-            goal = (1 - config.distill) * labels + config.distill * teacher[batch]
+            goal = (1 - config.distill) * labels + config.distill * teacher[batch].to(device)
         loss, clean, logits = _step_loss(
             model, ids, lengths, partial(loss_fn, target=goal), config, noise
         )
@@ -154,12 +157,14 @@ def train_epoch(
 
 @torch.inference_mode()
 def predict_logits(model: RNNClassifier, ids: list[list[int]]) -> torch.Tensor:
-    """Class scores [N, C] in eval mode, in batches."""
+    """Class scores [N, C] in eval mode, in batches, on the CPU wherever the model is."""
     model.eval()
+    device = next(model.parameters()).device
     chunks = [
-        model(*collate(ids[i : i + EVAL_BATCH_SIZE])) for i in range(0, len(ids), EVAL_BATCH_SIZE)
+        model(*collate(ids[i : i + EVAL_BATCH_SIZE], device))
+        for i in range(0, len(ids), EVAL_BATCH_SIZE)
     ]
-    return torch.cat(chunks)
+    return torch.cat(chunks).cpu()
 
 
 def evaluate(model: RNNClassifier, data: Encoded) -> tuple[float, float]:
