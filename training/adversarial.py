@@ -94,7 +94,7 @@ def virtual_adversarial_loss(
     mask = real_words(embedded, lengths)
     scale = spread(embedded, mask)
     # A random direction, uniform in the normalized space (scaled_step multiplies by `scale`).
-    noise = torch.randn(embedded.shape, generator=generator) / scale
+    noise = torch.randn(embedded.shape, generator=generator).to(embedded.device) / scale
     start = scaled_step(noise, scale, mask, VAT_XI)
     start.requires_grad_(True)
     probe = _divergence(

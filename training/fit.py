@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from app.core.network import RNNClassifier, collate
 from app.core.tokenizer import PAD_ID, UNK_ID
+from training import distributed
 from training.adversarial import adversarial_loss, virtual_adversarial_loss
 from training.balance import class_weights
 from training.batching import shuffled_batches
@@ -64,7 +65,7 @@ def _branch_kept(ngrams: torch.Tensor, dropout: float, generator: torch.Generato
     what it could learn itself (the branch knows only in-domain words and pairs)."""
     if not dropout:
         return ngrams
-    kept = torch.rand(ngrams.shape[0], 1, generator=generator) >= dropout
+    kept = torch.rand(ngrams.shape[0], 1, generator=generator).to(ngrams.device) >= dropout
     return ngrams * kept
 
 
@@ -111,52 +112,61 @@ def train_epoch(
     words and learns what unknown words at serving time look like.
     """
     model.train()
+    device = next(model.parameters()).device
     lengths = torch.tensor([len(ids) for ids, _ in data])
     batches = shuffled_batches(lengths, config.batch_size, generator, config.length_batches)
+    batches, noise = distributed.shard(batches), distributed.noise(generator)
     loss_fn = nn.CrossEntropyLoss(
-        weight=weights, reduction="sum", label_smoothing=config.label_smoothing
+        weight=None if weights is None else weights.to(device),
+        reduction="sum",
+        label_smoothing=config.label_smoothing,
     )
-    total_loss, correct = 0.0, 0
+    total_loss, correct, seen = 0.0, 0, 0
     # A log file is no terminal: there the bar's every redraw would be a line of its own. The bar
     # counts texts, so it shows texts/s and the epoch's remaining time.
     bar = tqdm(
         total=len(data), desc=desc, unit="text", leave=False, disable=not sys.stderr.isatty()
     )
     for batch in batches:
-        ids, lengths = collate([data[i][0] for i in batch])
-        targets = torch.tensor([data[i][1] for i in batch])
+        ids, lengths = collate([data[i][0] for i in batch], device)
+        targets = torch.tensor([data[i][1] for i in batch], device=device)
         if config.word_dropout:
-            dropped = torch.rand(ids.shape, generator=generator) < config.word_dropout
+            dropped = torch.rand(ids.shape, generator=noise).to(device) < config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
         if teacher is None:
             goal = targets
         else:
             labels = nn.functional.one_hot(targets, model.config.num_classes).float()
-            goal = (1 - config.distill) * labels + config.distill * teacher[batch]
+            goal = (1 - config.distill) * labels + config.distill * teacher[batch].to(device)
         loss, clean, logits = _step_loss(
-            model, ids, lengths, partial(loss_fn, target=goal), config, generator
+            model, ids, lengths, partial(loss_fn, target=goal), config, noise
         )
         optimizer.zero_grad()
         torch.autograd.backward(loss / len(batch))
+        distributed.sync_gradients(model, len(batch))
         nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM, foreach=True)
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(model)
         total_loss += clean.item()
         correct += int((logits.argmax(dim=1) == targets).sum())
+        seen += len(batch)
         bar.update(len(batch))
     bar.close()
-    return total_loss / len(data), correct / len(data)
+    loss_sum, hits, texts = distributed.summed(total_loss, correct, seen)
+    return loss_sum / texts, hits / texts
 
 
 @torch.inference_mode()
 def predict_logits(model: RNNClassifier, ids: list[list[int]]) -> torch.Tensor:
-    """Class scores [N, C] in eval mode, in batches."""
+    """Class scores [N, C] in eval mode, in batches, on the CPU wherever the model is."""
     model.eval()
+    device = next(model.parameters()).device
     chunks = [
-        model(*collate(ids[i : i + EVAL_BATCH_SIZE])) for i in range(0, len(ids), EVAL_BATCH_SIZE)
+        model(*collate(ids[i : i + EVAL_BATCH_SIZE], device))
+        for i in range(0, len(ids), EVAL_BATCH_SIZE)
     ]
-    return torch.cat(chunks)
+    return torch.cat(chunks).cpu()
 
 
 def evaluate(model: RNNClassifier, data: Encoded) -> tuple[float, float]:
@@ -273,6 +283,7 @@ def fit(
 
     `teacher`: probabilities [N, C] over the training texts, blended into the targets.
     `checkpoint`: where each epoch's state is saved and, when resuming, read back from."""
+    distributed.same_start(model)
     # Fused: one kernel per step over all parameters; the vocabulary-sized tables made the
     # per-tensor Adam a large share of a step.
     optimizer = torch.optim.Adam(
@@ -294,6 +305,7 @@ def fit(
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None:
         restore(saved, model, optimizer, averaged, plateau, generator)
+        distributed.restore(saved)
         history, best_state, best_epoch = saved["history"], saved["best_state"], saved["best_epoch"]
         best_key, first_epoch, stopped = (
             tuple(saved["best_key"]),
@@ -320,14 +332,16 @@ def fit(
             print(f"early stop: no better validation score for {config.patience} epochs")
             stopped = True
         if checkpoint is not None:
-            checkpoint.save(
+            distributed.save(
+                checkpoint,
                 {
                     **capture(model, optimizer, averaged, plateau, generator),
                     **{"epoch": epoch, "stopped": stopped, "history": history},
                     **{"best_state": best_state, "best_key": best_key, "best_epoch": best_epoch},
-                }
+                },
             )
         if stopped:
             break
     evaluated.load_state_dict(best_state)
+    distributed.check_in_sync(model, evaluated)
     return Fitted(evaluated.eval(), history, best_epoch, weights)

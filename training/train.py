@@ -20,7 +20,7 @@ import torch
 
 from app.core.network import RNNClassifier, count_parameters
 from app.core.tokenizer import Tokenizer, split_words
-from training import ood
+from training import distributed, ood
 from training.adjust import adjust
 from training.balance import class_counts, weight_summary
 from training.branch import part_accuracies
@@ -82,6 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="use only the first N examples (smoke tests)")
     add_config_flags(parser)
     add_checkpoint_flags(parser)
+    distributed.add_device_flag(parser)
     args = parser.parse_args(argv)
     check_checkpoint_flags(parser, args)
     if args.shadow and args.repository is None:
@@ -219,6 +220,7 @@ def describe_run(
         "parameters": count_parameters(served),
         "seed": args.seed,
         "threads": args.threads,
+        "processes": distributed.processes(),
         "data": {
             "path": str(args.data.name),
             "sha256": file_sha256(args.data),
@@ -248,20 +250,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True)
+    device = distributed.training_device(args.device)
+    # Some CUDA kernels have no deterministic version: there, warn instead of refusing to train.
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    distributed.start(args.seed, device)
 
     prepared = prepare(args.data, args.text_column, args.label_column, args.limit, config)
-    model = build_model(prepared, config)
+    model = build_model(prepared, config).to(device)
     print(f"preset {args.preset}: {flat(config)}, {count_parameters(model)} parameters")
     fitted: Fitted = fit_model(
         model,
-        lambda: build_model(prepared, config),
+        lambda: build_model(prepared, config).to(device),
         prepared.encoded["train"],
         prepared.encoded["validation"],
         config,
         args.seed,
         checkpoints_for(args, {**flat(config), "seed": args.seed, "data": file_sha256(args.data)}),
     )
+    distributed.finish()
+    if not distributed.is_main():
+        return {}  # rank 0 evaluates and writes
+    fitted.model.cpu()  # evaluated and saved as the service runs it
     served, tokenizer = ship(fitted.model, prepared, config.extra_vocab)
     served, judged = judge(served, tokenizer, prepared, args.data, config)
     test, baseline, calibration = judged["test"], judged["baseline"], judged["calibration"]

@@ -1,0 +1,124 @@
+"""Data-parallel training: real process groups (gloo on the CPU), real torchrun runs."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from app.core.architecture import ModelConfig
+from app.core.artifacts import WEIGHTS_FILE, load_artifacts
+from app.core.network import RNNClassifier, collate
+from tests.support.artifacts import ROOT
+from tests.support.training import TINY
+from training import distributed
+from training.train import main as train
+from training.train import parse_args
+
+RUN = ["--limit", "600", *TINY, "--threads", "1"]
+# Seven texts: split over two processes as four and three, so the weighting matters.
+BATCH = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14], [6, 8, 10], [7, 7], [9, 12, 5, 11]]
+LABELS = [0, 1, 1, 0, 1, 0, 0]
+
+
+def torchrun(processes: int, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command = [*launcher, "--nproc-per-node", str(processes), "-m", "training.train"]
+    return subprocess.run(
+        [*command, *RUN, "--out", str(out), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+
+
+def batch_gradient(model: RNNClassifier, texts: list[int]) -> None:
+    """Backward of the mean cross-entropy over these of BATCH's texts."""
+    ids, lengths = collate([BATCH[i] for i in texts])
+    loss = nn.functional.cross_entropy(
+        model(ids, lengths), torch.tensor([LABELS[i] for i in texts]), reduction="sum"
+    )
+    model.zero_grad()
+    (loss / len(texts)).backward()
+
+
+def one_step(rank: int, port: int, results: Path) -> None:
+    """One process of two: its part of BATCH's gradient, synced, against the whole batch's."""
+    os.environ.update(
+        {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        | {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2"}
+    )
+    torch.set_num_threads(1)
+    torch.manual_seed(rank)  # different initial weights: same_start must replace them
+    distributed.start(13, torch.device("cpu"))
+    config = ModelConfig(vocab_size=16, embedding_dim=4, hidden_dim=5, num_classes=2)
+    model = RNNClassifier(config).eval()  # no dropout: the two gradients are of one function
+    distributed.same_start(model)
+    batch_gradient(model, list(range(len(BATCH))))
+    whole = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    part = list(range(len(BATCH)))[rank::2]
+    batch_gradient(model, part)
+    distributed.sync_gradients(model, len(part))
+    synced = [p.grad for p in model.parameters() if p.grad is not None]
+    worst = max(float((a - b).abs().max()) for a, b in zip(whole, synced, strict=True))
+    torch.optim.Adam(model.parameters(), lr=0.1).step()
+    distributed.check_in_sync(model)  # raises unless the step left identical weights
+    distributed.finish()
+    (results / f"{rank}.json").write_text(json.dumps({"worst": worst}))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_synced_gradient_is_the_whole_batchs_and_steps_agree(tmp_path: Path) -> None:
+    mp.spawn(one_step, args=(free_port(), tmp_path), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"{rank}.json").read_text())["worst"] < 1e-6
+
+
+def test_cpu_is_the_default_device() -> None:
+    assert parse_args([]).device == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--device cuda: torch sees no CUDA GPU"):
+        train([*RUN, "--device", "cuda", "--out", str(tmp_path / "m")])
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_train_in_step_and_write_one_loadable_model(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    run = torchrun(2, out)
+    assert "data-parallel: 2 processes, gloo on cpu" in run.stdout
+    assert "the 2 processes' weights are identical" in run.stdout
+    # Only rank 0 speaks, evaluates and writes.
+    assert run.stdout.count("test accuracy") == 1 and run.stdout.count("Epoch  Loss") == 1
+    artifacts = load_artifacts(out)
+    assert artifacts.labels == ["negative", "positive"] and artifacts.max_length == 20
+    report = json.loads((out / "report.json").read_text())
+    assert report["processes"] == 2 and [row["epoch"] for row in report["history"]] == [1, 2]
+    assert report["history"][0]["train_loss"] > 0 and report["history"][0]["texts_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_one_process_under_torchrun_is_the_plain_run(tmp_path: Path) -> None:
+    train([*RUN, "--out", str(tmp_path / "plain")])
+    run = torchrun(1, tmp_path / "torchrun")
+    assert "data-parallel" not in run.stdout
+    plain, launched = (tmp_path / n / WEIGHTS_FILE for n in ("plain", "torchrun"))
+    assert plain.read_bytes() == launched.read_bytes()
+    assert json.loads((tmp_path / "plain" / "report.json").read_text())["processes"] == 1
