@@ -27,6 +27,9 @@ from training.embedding import parameter_groups
 # (word ids, label id) pairs
 Encoded = list[tuple[list[int], int]]
 
+# What AveragedModel hands a multi_avg_fn: the averaged and the current weights.
+Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]
+
 EVAL_BATCH_SIZE = 256
 CLIP_NORM = 5.0
 
@@ -41,16 +44,14 @@ class Fitted:
 
 def warmed_up_ema(
     decay: float,
-) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor | int], None]:
+) -> Callable[[Tensors, Tensors, torch.Tensor | int], None]:
     """Exponential moving average whose decay ramps up as (1 + n) / (10 + n), capped at `decay`.
 
     With a fixed decay, a short run (a small data set) would ship an average still dominated by
     its first, untrained steps; the ramp makes it follow the model closely at first.
     """
 
-    def average(
-        averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor | int
-    ) -> None:
+    def average(averaged: Tensors, current: Tensors, num_averaged: torch.Tensor | int) -> None:
         steps = int(num_averaged)
         rate = min(decay, (1 + steps) / (10 + steps))
         # One kernel over all tensors per step, not a handful per tensor.
@@ -292,7 +293,9 @@ def fit(
     # An exponential moving average of the weights is what gets validated and shipped: it sits
     # in a flatter region than the last step's weights and generalizes better.
     averaged = (
-        AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
+        AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay))
+        if config.ema_decay
+        else None
     )
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
     plateau = _learning_rate_cut(optimizer, config.lr_decay)

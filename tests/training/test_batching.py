@@ -54,7 +54,10 @@ def test_the_weight_average_follows_its_warm_up_ramp_on_every_tensor() -> None:
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
         rate = min(0.9, (1 + step) / (10 + step))
-        expected = [e + (p.detach() - e) * (1 - rate) for e, p in zip(expected, model.parameters())]
+        expected = [
+            e + (p.detach() - e) * (1 - rate)
+            for e, p in zip(expected, model.parameters(), strict=True)
+        ]
         averaged.update_parameters(model)
-    for got, want in zip(averaged.module.parameters(), expected):
+    for got, want in zip(averaged.module.parameters(), expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
