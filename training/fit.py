@@ -20,10 +20,8 @@ from training.adversarial import adversarial_loss, virtual_adversarial_loss
 from training.balance import class_weights
 from training.checkpoint import Checkpoint, Checkpoints, capture, restore
 from training.config import TrainConfig
+from training.corpus import Corpus
 from training.embedding import parameter_groups
-
-# (word ids, label id) pairs
-Encoded = list[tuple[list[int], int]]
 
 EVAL_BATCH_SIZE = 256
 CLIP_NORM = 5.0
@@ -94,7 +92,7 @@ def _step_loss(
 
 def train_epoch(
     model: RNNClassifier,
-    data: Encoded,
+    data: Corpus,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     config: TrainConfig,
@@ -121,8 +119,7 @@ def train_epoch(
         total=len(data), desc=desc, unit="text", leave=False, disable=not sys.stderr.isatty()
     )
     for batch in batches:
-        ids, lengths = collate([data[i][0] for i in batch])
-        targets = torch.tensor([data[i][1] for i in batch])
+        ids, lengths, targets = data.batch(batch)
         if config.word_dropout:
             dropped = torch.rand(ids.shape, generator=generator) < config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
@@ -148,16 +145,19 @@ def train_epoch(
 
 
 @torch.inference_mode()
-def predict_logits(model: RNNClassifier, ids: list[list[int]]) -> torch.Tensor:
+def predict_logits(model: RNNClassifier, ids: list[list[int]] | Corpus) -> torch.Tensor:
     """Class scores [N, C] in eval mode, in batches."""
     model.eval()
-    chunks = [
-        model(*collate(ids[i : i + EVAL_BATCH_SIZE])) for i in range(0, len(ids), EVAL_BATCH_SIZE)
-    ]
-    return torch.cat(chunks)
+    starts = range(0, len(ids), EVAL_BATCH_SIZE)
+    if isinstance(ids, Corpus):
+        ends = (min(i + EVAL_BATCH_SIZE, len(ids)) for i in starts)
+        batches = [ids.batch(range(i, end))[:2] for i, end in zip(starts, ends, strict=True)]
+    else:
+        batches = [collate(ids[i : i + EVAL_BATCH_SIZE]) for i in starts]
+    return torch.cat([model(*batch) for batch in batches])
 
 
-def evaluate(model: RNNClassifier, data: Encoded) -> tuple[float, float]:
+def evaluate(model: RNNClassifier, data: Corpus) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) on labelled data."""
     scores = validate(model, data)
     return scores.loss, scores.accuracy
@@ -170,9 +170,9 @@ class Scores:
     macro_f1: float
 
 
-def validate(model: RNNClassifier, data: Encoded) -> Scores:
-    logits = predict_logits(model, [ids for ids, _ in data])
-    targets = torch.tensor([label for _, label in data])
+def validate(model: RNNClassifier, data: Corpus) -> Scores:
+    logits = predict_logits(model, data)
+    targets = torch.from_numpy(data.labels)
     predicted = logits.argmax(dim=1)
     macro_f1 = f1_score(
         targets.numpy(),
@@ -197,8 +197,8 @@ def selection_key(scores: Scores, by_macro_f1: bool) -> tuple[float, ...]:
 def fit_model(
     model: RNNClassifier,
     new_model: Callable[[], RNNClassifier],
-    train: Encoded,
-    validation: Encoded,
+    train: Corpus,
+    validation: Corpus,
     config: TrainConfig,
     seed: int,
     checkpoints: Checkpoints | None = None,
@@ -213,7 +213,7 @@ def fit_model(
     first = fit(model, train, validation, config, seed, checkpoint=stage(1))
     if not config.distill:
         return first
-    teacher = torch.softmax(predict_logits(first.model, [ids for ids, _ in train]), dim=-1)
+    teacher = torch.softmax(predict_logits(first.model, train), dim=-1)
     return fit(new_model(), train, validation, config, seed, teacher, stage(2))
 
 
@@ -259,8 +259,8 @@ def _learning_rate_cut(
 
 def fit(
     model: RNNClassifier,
-    train: Encoded,
-    validation: Encoded,
+    train: Corpus,
+    validation: Corpus,
     config: TrainConfig,
     seed: int,
     teacher: torch.Tensor | None = None,
@@ -282,7 +282,7 @@ def fit(
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
     plateau = _learning_rate_cut(optimizer, config.lr_decay)
     generator = torch.Generator().manual_seed(seed)
-    weights = class_weights([y for _, y in train], model.config.num_classes, config.class_weight)
+    weights = class_weights(train.labels.tolist(), model.config.num_classes, config.class_weight)
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (float("inf"),)
     best_state, best_epoch = copy.deepcopy(evaluated.state_dict()), 0
