@@ -65,7 +65,8 @@ def ingest(
     label_ids = np.empty(len(labels), np.int64)
     for name, provisional in labels.items():
         label_ids[provisional] = names.index(name)
-    finished = {name: g.finish(word_ids, label_ids, names) for name, g in growing.items()}
+    # Each split's growing buffers are let go as soon as it is finished: never two copies of all.
+    finished = {name: growing.pop(name).finish(word_ids, label_ids, names) for name in SPLITS}
     return Ingested(
         {name: texts for name, (texts, _) in finished.items()},
         {name: corpus for name, (_, corpus) in finished.items()},
