@@ -9,7 +9,7 @@ import contextlib
 import io
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +19,7 @@ from unittest import mock
 import fasttext
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import training.fit
 from app.core.architecture import ModelConfig
@@ -27,8 +27,9 @@ from app.core.network import RNN_TYPES, RNNClassifier
 from app.core.tokenizer import PAD_ID, split_words
 from training.checkpoint import Checkpoint, Checkpoints
 from training.config import TrainConfig
+from training.corpus import Corpus
 from training.data import Example
-from training.fit import Encoded, fit, fit_model, validate
+from training.fit import fit, fit_model, validate
 from training.report import tfidf_baseline
 from training.train import Prepared, build_model
 
@@ -100,16 +101,13 @@ class MinimalLoop:
         generator = torch.Generator().manual_seed(seed)
         return cls(model, optimizer, config.batch_size, generator, clock)
 
-    def epoch(self, data: Encoded) -> float:
+    def epoch(self, data: Corpus) -> float:
         """Texts/s of one pass over `data`."""
         started = self.clock()
         self.model.train()
         order = torch.randperm(len(data), generator=self.generator).tolist()
         for start in range(0, len(order), self.batch_size):
-            batch = [data[i] for i in order[start : start + self.batch_size]]
-            ids = pad_sequence([torch.tensor(seq) for seq, _ in batch], batch_first=True)
-            lengths = torch.tensor([len(seq) for seq, _ in batch])
-            targets = torch.tensor([label for _, label in batch])
+            ids, lengths, targets = data.batch(order[start : start + self.batch_size])
             loss = nn.functional.cross_entropy(self.model(ids, lengths), targets)
             self.optimizer.zero_grad()
             torch.autograd.backward(loss)
@@ -147,7 +145,7 @@ class TestProbe(Checkpoint):
     the clock, so the times are training's alone."""
 
     scorer: RNNClassifier
-    test: Encoded
+    test: Corpus
     clock: Clock
     started: float
     points: list[tuple[float, float]] = field(default_factory=list)  # (seconds, test accuracy)
@@ -211,7 +209,7 @@ def _fasttext_line(example: Example) -> str:
 
 
 def fasttext_training(
-    splits: dict[str, list[Example]], params: dict[str, Any], target: float, clock: Clock
+    splits: Mapping[str, Sequence[Example]], params: dict[str, Any], target: float, clock: Clock
 ) -> Outcome:
     started = clock()
     with tempfile.TemporaryDirectory() as tmp:
@@ -226,7 +224,7 @@ def fasttext_training(
     return Outcome(f"fastText {fasttext_settings(params)}", train_s, accuracy, reached)
 
 
-def fasttext_accuracy(model: Any, examples: list[Example]) -> float:
+def fasttext_accuracy(model: Any, examples: Sequence[Example]) -> float:
     # predict() on a list: on one text, fastText 0.9.2 calls np.array(copy=False), which numpy 2
     # refuses.
     lines = [_fasttext_line(e).split(" ", 1)[1] for e in examples]

@@ -3,12 +3,13 @@ the branch's share, so a user sees whether the RNN, the bag of n-grams or both c
 
 import torch
 
-from app.core.network import RNNClassifier, collate
-from training.fit import EVAL_BATCH_SIZE, Encoded
+from app.core.network import RNNClassifier
+from training.corpus import Corpus
+from training.fit import EVAL_BATCH_SIZE
 
 
 @torch.inference_mode()
-def part_accuracies(model: RNNClassifier, data: Encoded) -> dict[str, float] | None:
+def part_accuracies(model: RNNClassifier, data: Corpus) -> dict[str, float] | None:
     """Accuracy of the RNN alone (its dense layer, bias included), of the branch alone and of
     both (the served logits); None for a model without the branch."""
     if model.ngrams is None:
@@ -16,9 +17,7 @@ def part_accuracies(model: RNNClassifier, data: Encoded) -> dict[str, float] | N
     model.eval()
     correct = {"rnn_alone": 0, "ngrams_alone": 0, "both": 0}
     for start in range(0, len(data), EVAL_BATCH_SIZE):
-        batch = data[start : start + EVAL_BATCH_SIZE]
-        ids, lengths = collate([ids for ids, _ in batch])
-        targets = torch.tensor([label for _, label in batch])
+        ids, lengths, targets = data.batch(range(start, min(start + EVAL_BATCH_SIZE, len(data))))
         rnn, ngrams = model.parts(model.embedding(ids), lengths, ids)
         assert ngrams is not None
         for part, logits in (("rnn_alone", rnn), ("ngrams_alone", ngrams), ("both", rnn + ngrams)):

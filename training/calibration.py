@@ -9,6 +9,7 @@ layer, so every engine serves calibrated probabilities with nothing added at ser
 """
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,7 @@ def fold_temperature(model: RNNClassifier, temperature: float) -> RNNClassifier:
 def labelled_logits(
     model: RNNClassifier,
     tokenizer: Tokenizer,
-    examples: list[Example],
+    examples: Sequence[Example],
     labels: list[str],
     max_length: int,
 ) -> tuple[Floats, Ints]:
@@ -128,7 +129,7 @@ def labelled_logits(
 def calibrate(
     model: RNNClassifier,
     tokenizer: Tokenizer,
-    sets: dict[str, list[Example]],
+    sets: Mapping[str, Sequence[Example]],
     labels: list[str],
     max_length: int,
 ) -> tuple[RNNClassifier, dict[str, Any]]:

@@ -16,8 +16,11 @@ from scipy.stats import binomtest
 RESAMPLES = 10_000
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0
-# Resamples drawn at a time: bounds the index matrix to about 20 MB for 1,000 texts.
+# Resamples drawn at a time: at most CHUNK, and fewer for many texts, so the index matrix stays
+# within CHUNK_ELEMENTS (32 MB) whatever the test set's size (2,000 at once on 100,000 texts took
+# 6 GB).
 CHUNK = 2_000
+CHUNK_ELEMENTS = 4_000_000
 
 
 def _macro_f1(gold: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], classes: int) -> Any:
@@ -46,8 +49,9 @@ def paired_comparison(
     g, a, b = (np.array([ids[x] for x in column]) for column in (gold, first, second))
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     accuracy, macro_f1 = [], []
-    for start in range(0, RESAMPLES, CHUNK):
-        rows = rng.integers(0, len(g), size=(min(CHUNK, RESAMPLES - start), len(g)))
+    chunk = max(1, min(CHUNK, CHUNK_ELEMENTS // len(g)))
+    for start in range(0, RESAMPLES, chunk):
+        rows = rng.integers(0, len(g), size=(min(chunk, RESAMPLES - start), len(g)))
         accuracy.append((a[rows] == g[rows]).mean(axis=1) - (b[rows] == g[rows]).mean(axis=1))
         macro_f1.append(
             _macro_f1(g[rows], a[rows], len(labels)) - _macro_f1(g[rows], b[rows], len(labels))

@@ -22,10 +22,8 @@ from training.balance import class_weights
 from training.batching import shuffled_batches
 from training.checkpoint import Checkpoint, Checkpoints, capture, restore
 from training.config import TrainConfig
+from training.corpus import Corpus
 from training.embedding import parameter_groups
-
-# (word ids, label id) pairs
-Encoded = list[tuple[list[int], int]]
 
 # What AveragedModel hands a multi_avg_fn: the averaged and the current weights.
 Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]
@@ -98,7 +96,7 @@ def _step_loss(
 
 def train_epoch(
     model: RNNClassifier,
-    data: Encoded,
+    data: Corpus,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     config: TrainConfig,
@@ -114,7 +112,7 @@ def train_epoch(
     """
     model.train()
     device = next(model.parameters()).device
-    lengths = torch.tensor([len(ids) for ids, _ in data])
+    lengths = torch.from_numpy(data.lengths)
     batches = shuffled_batches(lengths, config.batch_size, generator, config.length_batches)
     batches, noise = distributed.shard(batches), distributed.noise(generator)
     loss_fn = nn.CrossEntropyLoss(
@@ -129,8 +127,8 @@ def train_epoch(
         total=len(data), desc=desc, unit="text", leave=False, disable=not sys.stderr.isatty()
     )
     for batch in batches:
-        ids, lengths = collate([data[i][0] for i in batch], device)
-        targets = torch.tensor([data[i][1] for i in batch], device=device)
+        ids, lengths, targets = data.batch(batch)
+        ids, targets = ids.to(device), targets.to(device)
         if config.word_dropout:
             dropped = torch.rand(ids.shape, generator=noise).to(device) < config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
@@ -159,18 +157,20 @@ def train_epoch(
 
 
 @torch.inference_mode()
-def predict_logits(model: RNNClassifier, ids: list[list[int]]) -> torch.Tensor:
+def predict_logits(model: RNNClassifier, ids: list[list[int]] | Corpus) -> torch.Tensor:
     """Class scores [N, C] in eval mode, in batches, on the CPU wherever the model is."""
     model.eval()
     device = next(model.parameters()).device
-    chunks = [
-        model(*collate(ids[i : i + EVAL_BATCH_SIZE], device))
-        for i in range(0, len(ids), EVAL_BATCH_SIZE)
-    ]
-    return torch.cat(chunks).cpu()
+    starts = range(0, len(ids), EVAL_BATCH_SIZE)
+    if isinstance(ids, Corpus):
+        ends = (min(i + EVAL_BATCH_SIZE, len(ids)) for i in starts)
+        batches = [ids.batch(range(i, end))[:2] for i, end in zip(starts, ends, strict=True)]
+    else:
+        batches = [collate(ids[i : i + EVAL_BATCH_SIZE]) for i in starts]
+    return torch.cat([model(batch_ids.to(device), lengths) for batch_ids, lengths in batches]).cpu()
 
 
-def evaluate(model: RNNClassifier, data: Encoded) -> tuple[float, float]:
+def evaluate(model: RNNClassifier, data: Corpus) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) on labelled data."""
     scores = validate(model, data)
     return scores.loss, scores.accuracy
@@ -183,9 +183,9 @@ class Scores:
     macro_f1: float
 
 
-def validate(model: RNNClassifier, data: Encoded) -> Scores:
-    logits = predict_logits(model, [ids for ids, _ in data])
-    targets = torch.tensor([label for _, label in data])
+def validate(model: RNNClassifier, data: Corpus) -> Scores:
+    logits = predict_logits(model, data)
+    targets = torch.from_numpy(data.labels)
     predicted = logits.argmax(dim=1)
     macro_f1 = f1_score(
         targets.numpy(),
@@ -210,8 +210,8 @@ def selection_key(scores: Scores, by_macro_f1: bool) -> tuple[float, ...]:
 def fit_model(
     model: RNNClassifier,
     new_model: Callable[[], RNNClassifier],
-    train: Encoded,
-    validation: Encoded,
+    train: Corpus,
+    validation: Corpus,
     config: TrainConfig,
     seed: int,
     checkpoints: Checkpoints | None = None,
@@ -226,7 +226,7 @@ def fit_model(
     first = fit(model, train, validation, config, seed, checkpoint=stage(1))
     if not config.distill:
         return first
-    teacher = torch.softmax(predict_logits(first.model, [ids for ids, _ in train]), dim=-1)
+    teacher = torch.softmax(predict_logits(first.model, train), dim=-1)
     return fit(new_model(), train, validation, config, seed, teacher, stage(2))
 
 
@@ -272,8 +272,8 @@ def _learning_rate_cut(
 
 def fit(
     model: RNNClassifier,
-    train: Encoded,
-    validation: Encoded,
+    train: Corpus,
+    validation: Corpus,
     config: TrainConfig,
     seed: int,
     teacher: torch.Tensor | None = None,
@@ -300,7 +300,7 @@ def fit(
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
     plateau = _learning_rate_cut(optimizer, config.lr_decay)
     generator = torch.Generator().manual_seed(seed)
-    weights = class_weights([y for _, y in train], model.config.num_classes, config.class_weight)
+    weights = class_weights(train.labels.tolist(), model.config.num_classes, config.class_weight)
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (float("inf"),)
     best_state, best_epoch = copy.deepcopy(evaluated.state_dict()), 0

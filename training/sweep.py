@@ -17,6 +17,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -171,7 +172,7 @@ def run(name: str, config: TrainConfig, seed: int) -> dict[str, Any]:
     for extra in sizes:
         model, tokenizer = ship(fitted.model, prepared, extra)
 
-        def score(examples: list[Example]) -> tuple[float, float]:
+        def score(examples: Sequence[Example]) -> tuple[float, float]:
             return evaluate(model, encode(examples, tokenizer, prepared.labels, config.max_length))  # noqa: B023
 
         val_loss, val_acc = score(prepared.splits["validation"])

@@ -11,7 +11,7 @@ Reads top to bottom: prepare (data, split, vocabulary, vectors) -> fit (epochs, 
 
 import argparse
 import time
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from app.core.network import RNNClassifier, count_parameters
-from app.core.tokenizer import Tokenizer, split_words
+from app.core.tokenizer import Tokenizer
 from training import distributed, ood
 from training.adjust import adjust
 from training.balance import class_counts, weight_summary
@@ -35,9 +35,12 @@ from training.config import (
     flat,
     with_data,
 )
-from training.data import BUNDLED_DATA, Example, file_sha256, load_examples, split_examples
+from training.corpus import Corpus, TextStore
+from training.data import BUNDLED_DATA, Example, file_sha256
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
-from training.fit import Encoded, Fitted, fit_model, predict_logits
+from training.fit import Fitted, fit_model, predict_logits
+from training.ingest import ingest
+from training.memory import peak_rss_mb
 from training.output import save
 from training.report import classification_metrics, epoch_table, tfidf_baseline
 from training.vectors import WordVectors, coverage, extension_words, glove_6b_50d, vectors_for
@@ -52,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--data", type=Path, default=BUNDLED_DATA, help="CSV (with header) or JSONL file"
+        "--data", type=Path, default=BUNDLED_DATA, help="CSV (with header), JSONL or Parquet file"
     )
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
@@ -92,45 +95,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @dataclass
 class Prepared:
-    splits: dict[str, list[Example]]
+    splits: dict[str, TextStore]
     labels: list[str]
     tokenizer: Tokenizer  # the training vocabulary
-    encoded: dict[str, Encoded]
+    encoded: dict[str, Corpus]
     vectors: WordVectors | None
     vector_coverage: dict[str, dict[str, float]] | None
 
 
 def encode(
-    examples: list[Example], tokenizer: Tokenizer, labels: list[str], max_length: int
-) -> Encoded:
-    label_ids = {label: i for i, label in enumerate(labels)}
-    return [(tokenizer.encode(e.text, max_length).ids, label_ids[e.label]) for e in examples]
+    examples: Sequence[Example], tokenizer: Tokenizer, labels: list[str], max_length: int
+) -> Corpus:
+    ids = [tokenizer.encode(e.text, max_length).ids for e in examples]
+    return Corpus.of(ids, [labels.index(e.label) for e in examples])
 
 
 def prepare(
     data: Path, text_column: str, label_column: str, limit: int | None, config: TrainConfig
 ) -> Prepared:
     """Examples, their split, the training vocabulary, word ids and (with --vectors) the vectors."""
-    examples = load_examples(data, text_column, label_column)[:limit]
-    splits = split_examples(examples)
+    read = ingest(data, text_column, label_column, limit, config.min_freq, config.max_length)
+    splits, labels, tokenizer = read.splits, read.labels, read.tokenizer
     if not all(splits.values()):
         sizes = {k: len(v) for k, v in splits.items()}
         raise SystemExit(f"too few examples to split {sizes}: need train, validation and test")
-    labels = sorted({e.label for e in examples})
-    tokenizer = Tokenizer.build((e.text for e in splits["train"]), min_freq=config.min_freq)
-    encoded = {
-        name: encode(split, tokenizer, labels, config.max_length) for name, split in splits.items()
-    }
     vectors = glove_6b_50d() if config.vectors else None
     covered = None
     if vectors is not None:
-        counts = Counter(w for e in splits["train"] for w in split_words(e.text))
-        covered = coverage(tokenizer.tokens[2:], counts, vectors)
+        covered = coverage(tokenizer.tokens[2:], read.train_counts, vectors)
     print(
-        f"{len(examples)} examples { ({k: len(v) for k, v in splits.items()}) }, labels {labels}, "
+        f"{read.examples} examples { ({k: len(v) for k, v in splits.items()}) }, labels {labels}, "
         f"vocabulary {len(tokenizer)}" + (f", vector coverage {covered}" if covered else "")
     )
-    return Prepared(splits, labels, tokenizer, encoded, vectors, covered)
+    return Prepared(splits, labels, tokenizer, read.encoded, vectors, covered)
 
 
 def build_model(prepared: Prepared, config: TrainConfig) -> RNNClassifier:
@@ -169,10 +166,10 @@ def test_predictions(
     return [prepared.labels[i] for i in predicted.tolist()]
 
 
-def evaluation_sets(data: Path, prepared: Prepared) -> dict[str, list[Example]]:
+def evaluation_sets(data: Path, prepared: Prepared) -> dict[str, Sequence[Example]]:
     """What the temperature is fitted on (validation) and judged on: test, and for the bundled
     reviews the out-of-domain tweets when the sweep extra is installed."""
-    sets = {name: prepared.splits[name] for name in SPLITS}
+    sets: dict[str, Sequence[Example]] = {name: prepared.splits[name] for name in SPLITS}
     if data.resolve() == BUNDLED_DATA and prepared.labels == ood.OOD_LABELS and ood.available():
         sets["out_of_domain"] = ood.out_of_domain()
     return sets
@@ -187,7 +184,7 @@ def judge(
     model, calibration = calibrate(model, tokenizer, sets, labels, length)
     adjustment: dict[str, Any] = {"applied": False, "tau": 0.0}
     if config.logit_adjustment == "auto":
-        counts = class_counts([y for _, y in prepared.encoded["train"]], len(labels))
+        counts = class_counts(prepared.encoded["train"].labels.tolist(), len(labels))
         measured = [labelled_logits(model, tokenizer, sets[n], labels, length) for n in SPLITS]
         model, adjustment = adjust(model, counts, *measured)
     predicted = test_predictions(model, tokenizer, prepared, length)
@@ -236,7 +233,7 @@ def describe_run(
         "best_epoch": fitted.best_epoch,
         "ngram_branch": part_accuracies(fitted.model, prepared.encoded["validation"]),
         "class_weight": weight_summary(
-            class_counts([y for _, y in prepared.encoded["train"]], len(prepared.labels)),
+            class_counts(prepared.encoded["train"].labels.tolist(), len(prepared.labels)),
             prepared.labels,
             config.class_weight,
             fitted.class_weights,
@@ -279,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         **describe_run(args, config, prepared, fitted, served, tokenizer),
         **judged,
         "wall_time_s": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
     validation = [e.text for e in prepared.splits["validation"]]
@@ -300,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{fitted.best_epoch}; TF-IDF+LR baseline {baseline['test']['accuracy']:.4f}; "
         f"temperature {calibration['temperature']:.3f} (test ECE "
         f"{calibration['test']['ece_before']:.4f} -> {calibration['test']['ece_after']:.4f}); "
-        f"{report['wall_time_s']} s; artifacts in {out}/"
+        f"{report['wall_time_s']} s; peak RSS {report['peak_rss_mb']} MB; artifacts in {out}/"
     )
     return report
 

@@ -39,6 +39,10 @@ class FileError(Exception):
         self.path, self.problem = path, problem
 
 
+class MissingColumn(FileError):
+    """The file has no column of the name asked for."""
+
+
 def arrow_problem(exc: BaseException) -> str:
     """The first line of what pyarrow (or the OS) said, which is the part a person needs."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -116,7 +120,7 @@ def _check_text_column(source: Source, text_column: str) -> None:
     if text_column not in names:
         source.close()
         shown = ", ".join(repr(name) for name in names[:20])
-        raise FileError(
+        raise MissingColumn(
             source.path, f"no column {text_column!r} (columns: {shown}); pass --text-column"
         )
     kind = source.schema.field(text_column).type
@@ -211,7 +215,9 @@ def _open_jsonl(path: Path, text_column: str) -> Source:
     keys = list(_first_record(path))
     if text_column not in keys:
         shown = ", ".join(repr(key) for key in keys[:20])
-        raise FileError(path, f"no column {text_column!r} (columns: {shown}); pass --text-column")
+        raise MissingColumn(
+            path, f"no column {text_column!r} (columns: {shown}); pass --text-column"
+        )
     raw, stream = _raw(path)
     pieces = records.whole_records(stream, READ_BLOCK_BYTES, records.json_lines_end, None)
     try:

@@ -8,7 +8,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +62,13 @@ class Tokenizer:
 
     @classmethod
     def build(cls, texts: Iterable[str], min_freq: int = 1) -> "Tokenizer":
-        counts = Counter(word for text in texts for word in split_words(text))
+        return cls.from_counts(
+            Counter(word for text in texts for word in split_words(text)), min_freq
+        )
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_freq: int = 1) -> "Tokenizer":
+        """The vocabulary of words seen `min_freq` times or more (`counts`: word occurrences)."""
         # Sort by frequency, then alphabetically, so the same data always gives the same ids.
         ranked = sorted(
             (w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w)

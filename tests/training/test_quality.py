@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 from app.core.artifacts import WEIGHTS_FILE, load_artifacts
 from app.core.network import RNNClassifier, from_weights
-from tests.support.training import TINY
+from tests.support.training import TINY, toy_corpus
 from training.config import TrainConfig, architecture
 from training.fit import fit, predict_logits, train_epoch
 from training.train import main as train
@@ -122,7 +122,7 @@ def test_adversarial_options_train_and_leave_the_served_model_plain(tmp_path: Pa
 def test_progress_bar_is_quiet_when_stderr_is_not_a_terminal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    data = [([2 + i % 30, 3 + i % 7], i % 2) for i in range(200)]
+    data = toy_corpus(200)
     config = replace(
         TrainConfig(model=architecture(embedding_dim=8, hidden_dim=8)),
         epochs=2,
@@ -131,7 +131,7 @@ def test_progress_bar_is_quiet_when_stderr_is_not_a_terminal(
     )
     torch.manual_seed(0)
     model = RNNClassifier(replace(config.model, vocab_size=40, num_classes=2))
-    fitted = fit(model, data, data[:50], config, seed=0)
+    fitted = fit(model, data, toy_corpus(50), config, seed=0)
     captured = capsys.readouterr()
     assert "epoch 1" not in captured.err and "it/s" not in captured.err  # no bar redraws
     assert "Val loss" in captured.out and len(fitted.history) == 2  # the epoch table stays

@@ -19,7 +19,7 @@ from app.lifecycle.version import load_version
 from app.repository.layout import Repository
 from app.settings import Settings
 from tests.support.artifacts import ROOT
-from tests.support.training import TINY
+from tests.support.training import TINY, toy_corpus
 from training.config import PRESETS, TrainConfig, architecture, config_from_args
 from training.data import split_of
 from training.fit import fit, predict_logits
@@ -222,7 +222,7 @@ def test_default_preset_is_the_sweeps_choice() -> None:
 def test_distilled_model_follows_the_teachers_probabilities_not_the_labels() -> None:
     # Half the texts are class 1 (a word says which), but the teacher says class 0 at 0.9 for
     # every text: with the targets all teacher, the model learns the teacher's answer.
-    data = [([2 + i % 30, 3 + i % 7], i % 2) for i in range(200)]
+    data = toy_corpus(200)
     config = replace(
         TrainConfig(model=architecture(embedding_dim=8, hidden_dim=8)),
         epochs=8,
@@ -235,8 +235,8 @@ def test_distilled_model_follows_the_teachers_probabilities_not_the_labels() -> 
     torch.manual_seed(0)
     model = RNNClassifier(replace(config.model, vocab_size=40, num_classes=2))
     teacher = torch.tensor([[0.9, 0.1]]).repeat(len(data), 1)
-    fitted = fit(model, data, data[:50], config, seed=0, teacher=teacher)
-    probabilities = torch.softmax(predict_logits(fitted.model, [ids for ids, _ in data]), dim=-1)
+    fitted = fit(model, data, toy_corpus(50), config, seed=0, teacher=teacher)
+    probabilities = torch.softmax(predict_logits(fitted.model, data), dim=-1)
     assert bool((probabilities[:, 0] > 0.8).all())
     assert bool((probabilities[:, 0] < 0.97).all())
 
