@@ -25,9 +25,6 @@ from training.config import TrainConfig
 from training.corpus import Corpus
 from training.embedding import parameter_groups
 
-# What AveragedModel hands a multi_avg_fn: the averaged and the current weights.
-Tensors = tuple[torch.Tensor, ...] | list[torch.Tensor]
-
 EVAL_BATCH_SIZE = 256
 CLIP_NORM = 5.0
 
@@ -42,18 +39,21 @@ class Fitted:
 
 def warmed_up_ema(
     decay: float,
-) -> Callable[[Tensors, Tensors, torch.Tensor | int], None]:
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | int], torch.Tensor]:
     """Exponential moving average whose decay ramps up as (1 + n) / (10 + n), capped at `decay`.
 
     With a fixed decay, a short run (a small data set) would ship an average still dominated by
     its first, untrained steps; the ramp makes it follow the model closely at first.
     """
 
-    def average(averaged: Tensors, current: Tensors, num_averaged: torch.Tensor | int) -> None:
+    def average(
+        averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor | int
+    ) -> torch.Tensor:
         steps = int(num_averaged)
         rate = min(decay, (1 + steps) / (10 + steps))
-        # One kernel over all tensors per step, not a handful per tensor.
-        torch._foreach_lerp_(averaged, current, 1 - rate)
+        # Per tensor, not torch._foreach_lerp_: that one's rounding differed between two runs
+        # of the same command, and a run must repeat bit for bit.
+        return averaged + (current - averaged) * (1 - rate)
 
     return average
 
@@ -143,7 +143,7 @@ def train_epoch(
         optimizer.zero_grad()
         torch.autograd.backward(loss / len(batch))
         distributed.sync_gradients(model, len(batch))
-        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM, foreach=True)
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         optimizer.step()
         if averaged is not None:
             averaged.update_parameters(model)
@@ -293,9 +293,7 @@ def fit(
     # An exponential moving average of the weights is what gets validated and shipped: it sits
     # in a flatter region than the last step's weights and generalizes better.
     averaged = (
-        AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay))
-        if config.ema_decay
-        else None
+        AveragedModel(model, avg_fn=warmed_up_ema(config.ema_decay)) if config.ema_decay else None
     )
     evaluated = cast(RNNClassifier, averaged.module) if averaged is not None else model
     plateau = _learning_rate_cut(optimizer, config.lr_decay)

@@ -46,7 +46,7 @@ def test_the_weight_average_follows_its_warm_up_ramp_on_every_tensor() -> None:
     """The averaged weights after each step are averaged + (current - averaged) * (1 - rate),
     rate = min(decay, (1 + n) / (10 + n)): the first steps follow the model closely."""
     model = torch.nn.Linear(3, 2)
-    averaged = AveragedModel(model, multi_avg_fn=warmed_up_ema(0.9))
+    averaged = AveragedModel(model, avg_fn=warmed_up_ema(0.9))
     expected = [p.detach().clone() for p in model.parameters()]
     averaged.update_parameters(model)  # the first update copies
     for step in range(1, 40):
