@@ -37,8 +37,8 @@ _CONTROL_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_RESPONSES,
     409: {"model": OipError, "description": "MODEL_CONTROL is not explicit: this server does not "
           "load or unload on request"},
-    503: {"model": OipError, "description": "the store holding the repository cannot be read: "
-          "nothing changed, try again later (Retry-After)"},
+    503: {"model": OipError, "description": "the server is shutting down, or the store holding "
+          "the repository cannot be read: nothing changed, try again later (Retry-After)"},
 }  # fmt: skip
 
 
