@@ -29,7 +29,8 @@ from training.checkpoint import Checkpoint, Checkpoints
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.data import Example
-from training.fit import fit, fit_model, validate
+from training.evaluation import validate
+from training.fit import fit, fit_model
 from training.report import tfidf_baseline
 from training.train import Prepared, build_model
 

@@ -5,7 +5,7 @@ import torch
 
 from app.core.network import RNNClassifier
 from training.corpus import Corpus
-from training.fit import EVAL_BATCH_SIZE
+from training.evaluation import EVAL_BATCH_SIZE
 
 
 @torch.inference_mode()

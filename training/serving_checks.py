@@ -25,7 +25,7 @@ from app.core.artifacts import (
 from app.core.network import RNNClassifier, from_weights
 from app.core.tokenizer import UNK_ID, Tokenizer
 from training.data import BUNDLED_DATA, load_examples, split_examples
-from training.fit import predict_logits
+from training.evaluation import predict_logits
 
 VALIDATION_ANSWERS = 8
 

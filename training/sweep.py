@@ -27,7 +27,8 @@ import torch
 
 from training.config import PRESETS, TrainConfig, architecture, flat
 from training.data import BUNDLED_DATA, Example
-from training.fit import evaluate, fit_model
+from training.evaluation import evaluate
+from training.fit import fit_model
 from training.ood import out_of_domain
 from training.train import build_model, encode, prepare, ship
 

@@ -38,7 +38,8 @@ from training.config import (
 from training.corpus import Corpus, TextStore
 from training.data import BUNDLED_DATA, Example, file_sha256
 from training.embedding import MappedEmbedding, fold, use_mapped_embedding
-from training.fit import Fitted, fit_model, predict_logits
+from training.evaluation import predict_logits
+from training.fit import Fitted, fit_model
 from training.ingest import ingest
 from training.memory import peak_rss_mb
 from training.output import save

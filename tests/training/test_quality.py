@@ -15,7 +15,8 @@ from app.core.artifacts import WEIGHTS_FILE, load_artifacts
 from app.core.network import RNNClassifier, from_weights
 from tests.support.training import TINY, toy_corpus
 from training.config import TrainConfig, architecture
-from training.fit import fit, predict_logits, train_epoch
+from training.evaluation import predict_logits
+from training.fit import fit, train_epoch
 from training.train import main as train
 
 PNG = b"\x89PNG\r\n\x1a\n"

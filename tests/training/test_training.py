@@ -22,7 +22,8 @@ from tests.support.artifacts import ROOT
 from tests.support.training import TINY, toy_corpus
 from training.config import PRESETS, TrainConfig, architecture, config_from_args
 from training.data import split_of
-from training.fit import fit, predict_logits
+from training.evaluation import predict_logits
+from training.fit import fit
 from training.sweep import CANDIDATES, CHOSEN, TRIED
 from training.train import main as train
 from training.train import parse_args

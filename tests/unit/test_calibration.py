@@ -17,7 +17,7 @@ from training.calibration import (
     reliability,
 )
 from training.data import Example
-from training.fit import predict_logits
+from training.evaluation import predict_logits
 
 WORDS = "good bad fine dull great awful plot cast music long short funny".split()
 LABELS = ["a", "b", "c"]
