@@ -107,8 +107,9 @@ class Prepared:
 def encode(
     examples: Sequence[Example], tokenizer: Tokenizer, labels: list[str], max_length: int
 ) -> Corpus:
+    label_ids = {label: i for i, label in enumerate(labels)}
     ids = [tokenizer.encode(e.text, max_length).ids for e in examples]
-    return Corpus.of(ids, [labels.index(e.label) for e in examples])
+    return Corpus.of(ids, [label_ids[e.label] for e in examples])
 
 
 def prepare(
@@ -207,6 +208,7 @@ def describe_run(
     fitted: Fitted,
     served: RNNClassifier,
     tokenizer: Tokenizer,
+    data_sha256: str,
 ) -> dict[str, Any]:
     """The report's account of the run: what was trained, on what, and how it went epoch by
     epoch."""
@@ -221,7 +223,7 @@ def describe_run(
         "processes": distributed.processes(),
         "data": {
             "path": str(args.data.name),
-            "sha256": file_sha256(args.data),
+            "sha256": data_sha256,
             "split_sizes": {k: len(v) for k, v in prepared.splits.items()},
             "limit": args.limit,
         },
@@ -252,6 +254,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # Some CUDA kernels have no deterministic version: there, warn instead of refusing to train.
     torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
     distributed.start(args.seed, device)
+    data_sha256 = file_sha256(args.data)  # once: a large file takes a while to read
 
     prepared = prepare(args.data, args.text_column, args.label_column, args.limit, config)
     model = build_model(prepared, config).to(device)
@@ -263,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         prepared.encoded["validation"],
         config,
         args.seed,
-        checkpoints_for(args, {**flat(config), "seed": args.seed, "data": file_sha256(args.data)}),
+        checkpoints_for(args, {**flat(config), "seed": args.seed, "data": data_sha256}),
     )
     distributed.finish()
     if not distributed.is_main():
@@ -274,7 +277,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     test, baseline, calibration = judged["test"], judged["baseline"], judged["calibration"]
 
     report = {
-        **describe_run(args, config, prepared, fitted, served, tokenizer),
+        **describe_run(args, config, prepared, fitted, served, tokenizer, data_sha256),
         **judged,
         "wall_time_s": round(time.perf_counter() - started, 1),
         "peak_rss_mb": peak_rss_mb(),

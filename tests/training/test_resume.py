@@ -21,8 +21,9 @@ from training.train import main as train
 
 # Enough epochs that the kill, as soon as the first checkpoint appears, lands well before the end.
 RUN = ["--limit", "1500", *TINY, "--epochs", "8", "--patience", "0", "--threads", "1"]
-# What may differ between two runs of the same training: how long they took.
-TIMINGS = ("wall_time_s", "texts_per_s")
+# What may differ between two runs of the same training: how long they took, and how much
+# memory the process reached (a few MB apart from run to run).
+TIMINGS = ("wall_time_s", "texts_per_s", "peak_rss_mb")
 
 
 def run_command(out: Path, checkpoints: Path) -> list[str]:
