@@ -1,14 +1,12 @@
-#!/usr/bin/env python3
-"""What the n-gram branch costs to serve: the ONNX engine on the bundled model, with and without a
-branch of N pair buckets, on one core.
+"""What a served model costs against another: the ONNX engine on two trained models (today's
+bundled model, and one with the n-gram branch or a smaller RNN), on one core.
 
-The branch's scores are random (what it costs does not depend on what it learned). Same texts,
-same batches, one intra-op thread, this process pinned to one CPU, the two alternating which goes
-first each round; the ratio is the median of the per-round ratios of the calling thread's CPU
-time. Results go to bench/ngram-cost.md.
+Same texts, each model's own vocabulary, same batches, one intra-op thread, this process pinned to
+one CPU, the two alternating which goes first each round; the ratio is the median of the
+per-round ratios of the calling thread's CPU time. Results go to bench/ngram-cost.md.
 
-    python bench/ngram_cost.py                     # 2^17 buckets, ~1 min
-    python bench/ngram_cost.py --buckets 262144
+    python bench/ngram_cost.py --candidate DIR                  # against model_artifacts, ~1 min
+    python bench/ngram_cost.py --baseline PLAIN --candidate DIR
 """
 
 import argparse
@@ -20,70 +18,72 @@ import random
 import shlex
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import onnxruntime
 from engines import seconds_per_text
 from servers import BENCH, ROOT, code_version, cpu_model, loadavg, log, shown_path, write_results
 
-from app.core.artifacts import load_artifacts
-from app.core.ngrams import HASHING
+from app.core.artifacts import Artifacts, load_artifacts
 from app.engines.onnx_runtime import OnnxEngine
 
 BATCH_SIZES = (1, 8, 64)
 TEXTS_PER_ROUND = 512
 
 
+def described(path: Path, artifacts: Artifacts) -> str:
+    a = artifacts.architecture
+    size_mb = sum(t.nbytes for t in artifacts.weights.values()) / 1e6
+    return (
+        f"`{shown_path(path)}` ({artifacts.name} {artifacts.version}: {a.rnn_type} "
+        f"{a.hidden_dim}{' x 2' if a.bidirectional else ''}, n-gram buckets {a.ngram_buckets}, "
+        f"weights {size_mb:.2f} MB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "model_artifacts")
-    parser.add_argument("--buckets", type=int, default=2**17)
+    parser.add_argument("--baseline", type=Path, default=ROOT / "model_artifacts")
+    parser.add_argument("--candidate", type=Path, required=True)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--output", type=Path, default=BENCH / "ngram-cost.md")
     args = parser.parse_args()
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
-    artifacts = load_artifacts(args.model_dir)
-    plain_config = artifacts.architecture
-    config = replace(plain_config, ngram_buckets=args.buckets, ngram_hashing=HASHING)
-    rng = np.random.default_rng(0)
-    weights = {
-        **artifacts.weights,
-        "ngrams.words": rng.normal(size=(config.vocab_size, config.num_classes)),
-        "ngrams.pairs": rng.normal(size=(config.ngram_buckets, config.num_classes)),
+    models = {
+        "baseline": load_artifacts(args.baseline),
+        "candidate": load_artifacts(args.candidate),
     }
-    weights = {name: np.asarray(t, np.float32) for name, t in weights.items()}
     engines = {
-        "plain": OnnxEngine(plain_config, artifacts.weights, threads=1).predict,
-        "branch": OnnxEngine(config, weights, threads=1).predict,
+        name: OnnxEngine(a.architecture, a.weights, threads=1).predict for name, a in models.items()
     }
     with (ROOT / "data" / "rotten_tomatoes.csv").open(newline="", encoding="utf-8") as f:
         texts = [row["text"] for row in csv.DictReader(f) if row["text"].strip()]
-    sequences = [artifacts.tokenizer.encode(t, artifacts.max_length).ids for t in texts]
+    sequences = {
+        name: [a.tokenizer.encode(t, a.max_length).ids for t in texts] for name, a in models.items()
+    }
     sample = random.Random(0)
     load_start = loadavg()
     rows = []
     for size in BATCH_SIZES:
-        batches = [sample.sample(sequences, size) for _ in range(TEXTS_PER_ROUND // size)]
-        for predict in engines.values():
-            seconds_per_text(predict, batches[:4])
+        picks = [sample.sample(range(len(texts)), size) for _ in range(TEXTS_PER_ROUND // size)]
+        batches = {name: [[seqs[i] for i in p] for p in picks] for name, seqs in sequences.items()}
+        for name, predict in engines.items():
+            seconds_per_text(predict, batches[name][:4])
         times: dict[str, list[float]] = {name: [] for name in engines}
         for round_ in range(args.rounds):
             for name in list(engines) if round_ % 2 == 0 else list(reversed(engines)):
-                times[name].append(seconds_per_text(engines[name], batches)[0])
-        ratios = [b / p for b, p in zip(times["branch"], times["plain"], strict=True)]
-        plain_us, branch_us = (statistics.median(times[n]) * 1e6 for n in ("plain", "branch"))
+                times[name].append(seconds_per_text(engines[name], batches[name])[0])
+        ratios = [c / b for c, b in zip(times["candidate"], times["baseline"], strict=True)]
+        base_us, cand_us = (statistics.median(times[n]) * 1e6 for n in ("baseline", "candidate"))
         ratio = statistics.median(ratios)
         rows.append(
-            f"| {size} | {plain_us:.0f} | {branch_us:.0f} | **{ratio:.3f}x** | "
+            f"| {size} | {base_us:.0f} | {cand_us:.0f} | **{ratio:.3f}x** | "
             f"{min(ratios):.3f}-{max(ratios):.3f}x |"
         )
-        log(f"batch {size}: plain {plain_us:.0f} µs/text, branch {branch_us:.0f}, {ratio:.3f}x")
-    size_mb = sum(t.nbytes for t in weights.values()) / 1e6
+        log(f"batch {size}: baseline {base_us:.0f} µs/text, candidate {cand_us:.0f}, {ratio:.3f}x")
     lines = [
-        "# The n-gram branch's serving cost: ONNX Runtime, with and without the branch",
+        "# Serving cost of a candidate model against the baseline: ONNX Runtime, one core",
         "",
         f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Command: `{shlex.join(['python', *sys.argv])}`",
@@ -92,11 +92,11 @@ def main() -> None:
         f"CPU {cpu}, one intra-op thread",
         f"- Load average (1/5/15 min) at start: {load_start}; at end: {loadavg()}",
         f"- Code: {code_version()}",
-        f"- Model: `{shown_path(args.model_dir)}` ({artifacts.name} {artifacts.version}); the "
-        f"branch: {args.buckets} pair buckets, weights {size_mb:.2f} MB in all",
+        f"- Baseline: {described(args.baseline, models['baseline'])}",
+        f"- Candidate: {described(args.candidate, models['candidate'])}",
         f"- {TEXTS_PER_ROUND} review texts per batch size and round, {args.rounds} rounds",
         "",
-        "| batch | plain µs/text | with the branch µs/text | cost ratio | range over rounds |",
+        "| batch | baseline µs/text | candidate µs/text | cost ratio | range over rounds |",
         "|---:|---:|---:|---:|---|",
         *rows,
     ]

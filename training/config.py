@@ -220,6 +220,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(ModelConfig):
         if f.name not in NOT_FLAGS:
             _add_flag(group.add_argument, f.name, model_types[f.name], ARCHITECTURE_HELP[f.name])
+    group.add_argument(
+        "--no-ngrams",
+        dest="ngram_buckets",
+        action="store_const",
+        const=0,
+        help="no n-gram branch: the RNN alone (as --ngram-buckets 0)",
+    )
     own_types = get_type_hints(TrainConfig)
     for f in _own_fields():
         _add_flag(group.add_argument, f.name, own_types[f.name], f.metadata["help"])

@@ -56,7 +56,8 @@ class NgramBranch(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """[B, T] ids (padded), [B] lengths -> [B, C] scores."""
         word_weights, pair_weights = (
-            torch.from_numpy(w).to(ids.device) for w in ngram_weights(lengths.numpy(), ids.shape[1])
+            torch.from_numpy(w).to(ids.device)
+            for w in ngram_weights(ids.cpu().numpy(), lengths.numpy())
         )
         words = nn.functional.embedding(ids, self.words) * word_weights.unsqueeze(-1)
         pairs = nn.functional.embedding(pair_buckets(ids, self.buckets), self.pairs)

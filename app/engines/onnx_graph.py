@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from app.core.architecture import ModelConfig
 from app.core.artifacts import Weights
+from app.core.tokenizer import UNK_ID
 
 # ReduceMax takes its axes as an input from opset 18 on; IR 8 is the version opset 18 came with.
 OPSET = 18
@@ -146,8 +147,12 @@ def _dense_weight(config: ModelConfig, weight: np.ndarray) -> np.ndarray:
 def ngram_table(weights: Weights) -> np.ndarray:
     """The branch's scores as one table, with the dense bias added to every row: the words' rows,
     the pair buckets' rows, then a row of zeros that padding reads (see `ngram_rows`). The mean of
-    a text's rows is then the branch's logits plus the bias, which spares the graph a node."""
+    a text's rows is then the branch's logits plus the bias, which spares the graph a node. The
+    <unk> word's row is the bias alone, and pairs with <unk> read it too: they score nothing but
+    count in the mean (app/core/ngrams.py)."""
     words, pairs, bias = weights["ngrams.words"], weights["ngrams.pairs"], weights["dense.bias"]
+    words = words.copy()
+    words[UNK_ID] = 0.0
     zeros = np.zeros((1, words.shape[1]), np.float32)
     return np.concatenate([words + bias, pairs + bias, zeros]).astype(np.float32)
 

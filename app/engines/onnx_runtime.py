@@ -14,8 +14,9 @@ import onnxruntime as ort
 
 from app.core.architecture import ModelConfig
 from app.core.artifacts import Weights
-from app.core.ngrams import pair_buckets
+from app.core.ngrams import pair_buckets, unknown_pairs
 from app.core.padding import pad
+from app.core.tokenizer import UNK_ID
 from app.engines.base import Trace
 from app.engines.onnx_graph import NGRAM_TRACE_OUTPUT, TRACE_OUTPUTS, build_graph
 
@@ -48,12 +49,14 @@ def length_groups(lengths: np.ndarray) -> list[np.ndarray]:
 
 def ngram_feeds(ids: np.ndarray, lengths: np.ndarray, config: ModelConfig) -> dict[str, np.ndarray]:
     """The n-gram branch's inputs (see onnx_graph.ngram_table), time-major: each text's words,
-    then its pair buckets (after the words' rows), padding pointed at the zero row; and
+    then its pair buckets (after the words' rows), pairs with <unk> pointed at <unk>'s row,
+    padding at the zero row; and
     1 / (2L - 1). Written for few numpy calls: at batch 1 they are a measurable share of a run."""
     batch, steps = ids.shape
     rows = np.empty((2 * steps - 1, batch), np.int64)
     rows[:steps] = ids.T
     np.add(pair_buckets(ids, config.ngram_buckets).T, config.vocab_size, out=rows[steps:])
+    rows[steps:][unknown_pairs(ids).T] = UNK_ID  # the bias alone (onnx_graph.ngram_table)
     if batch == 1:  # a text alone has no padding
         inverse = np.array([[1.0 / (2 * steps - 1)]], np.float32)
     else:

@@ -16,13 +16,14 @@ from app.engines.onnx_runtime import OnnxEngine
 from tests.support.artifacts import BUNDLED_MODEL, ROOT
 
 VOCAB = 40
-# Mixed lengths, including a one-token text and the longest one last and first.
+# Mixed lengths, including a one-token text and the longest one last and first, and <unk> (1),
+# alone and twice in a row (the n-gram branch scores neither it nor its pairs).
 SEQUENCES = [
     [5, 6, 7],
     [8, 9, 10, 11, 12, 13, 14, 15, 16],
     [4],
     [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 39, 38],
-    [20, 21, 22, 23, 24, 25],
+    [20, 1, 22, 1, 1, 25],
 ]
 ATOL = 1e-5
 

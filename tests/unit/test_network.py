@@ -4,12 +4,14 @@ import torch
 from app.core.architecture import ModelConfig
 from app.core.network import RNNClassifier, collate
 from app.core.ngrams import HASHING, PRIME
+from app.core.tokenizer import UNK_ID
 
 SEQUENCES = [
     [5, 6, 7],
     [8, 9, 10, 11, 12, 13, 14, 15, 16],
     [4],
     [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+    [UNK_ID, 6, UNK_ID, 9],
 ]
 
 
@@ -103,6 +105,21 @@ def test_the_ngram_branch_scores_a_text_by_the_mean_of_its_words_and_hashed_pair
     assert branch is not None
     torch.testing.assert_close(branch[0], expected)
     torch.testing.assert_close(logits, rnn + branch)
+
+
+def test_an_unknown_word_and_its_pairs_score_nothing_but_count_in_the_mean() -> None:
+    """<unk> (id 1) between two words: of its 3 words and 2 pairs only the two known words
+    score, each still weighing 1/5, so a text the branch barely knows hears little from it."""
+    model = with_branch(buckets=5)
+    assert model.ngrams is not None
+    words = model.ngrams.words.detach()
+    text = [5, UNK_ID, 7]
+    with torch.inference_mode():
+        _, branch = model.parts(
+            model.embedding(torch.tensor([text])), torch.tensor([3]), torch.tensor([text])
+        )
+    assert branch is not None
+    torch.testing.assert_close(branch[0], (words[5] + words[7]) / 5)
 
 
 def test_a_new_branch_starts_as_the_plain_rnn() -> None:
