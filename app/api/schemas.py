@@ -45,19 +45,19 @@ class ClassifyResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261202000231"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261207130807"},
                     "results": [
                         {
                             "label": "positive",
-                            "score": 0.9889,
-                            "probabilities": {"negative": 0.0111, "positive": 0.9889},
+                            "score": 0.995,
+                            "probabilities": {"negative": 0.005, "positive": 0.995},
                             "truncated": False,
                             "tokens": 7,
                         },
                         {
                             "label": "negative",
-                            "score": 0.6823,
-                            "probabilities": {"negative": 0.6823, "positive": 0.3177},
+                            "score": 0.6145,
+                            "probabilities": {"negative": 0.6145, "positive": 0.3855},
                             "truncated": False,
                             "tokens": 8,
                         },
@@ -76,33 +76,35 @@ class ModelInfo(BaseModel):
             "examples": [
                 {
                     "name": "rotten_tomatoes-gru",
-                    "version": "20261202000231",
+                    "version": "20261207130807",
                     "labels": ["negative", "positive"],
                     "max_length": 40,
                     "vocab_size": 10037,
-                    "parameters": 546908,
+                    "parameters": 813254,
                     "architecture": {
                         "vocab_size": 10037,
                         "num_classes": 2,
                         "embedding_dim": 50,
-                        "hidden_dim": 64,
+                        "hidden_dim": 48,
                         "rnn_type": "gru",
                         "bidirectional": True,
                         "dropout": 0.5,
                         "pooling": "max_mean",
                         "num_layers": 1,
+                        "ngram_buckets": 131072,
+                        "ngram_hashing": "word-id-pairs-v2",
                     },
                     "metrics": {
-                        "test_accuracy": 0.8006,
-                        "test_macro_f1": 0.7965,
+                        "test_accuracy": 0.7966,
+                        "test_macro_f1": 0.7917,
                         "baseline_test_accuracy": 0.7797,
-                        "best_epoch": 35,
-                        "test_ece": 0.0305,
-                        "test_nll": 0.4349,
-                        "out_of_domain_ece": 0.0556,
-                        "out_of_domain_nll": 0.5317,
+                        "best_epoch": 23,
+                        "test_ece": 0.018,
+                        "test_nll": 0.4334,
+                        "out_of_domain_ece": 0.0513,
+                        "out_of_domain_nll": 0.5252,
                     },
-                    "checksum": "4d1ed4408bb0734ee17364d12e8b7ed5033cabd3a7876831b30ea86fac43d191",
+                    "checksum": "aacbbbf7c6b785b2c685c26be7926c93155171e7cc0b484b3ee4bf471cacf586",
                     "device": "cpu",
                     "engine": "onnx",
                 }
@@ -168,7 +170,7 @@ class ModelsResponse(BaseModel):
                         {
                             "name": "rotten_tomatoes-gru",
                             "default": True,
-                            "versions": [{"version": "20261202000231", "state": "READY"}],
+                            "versions": [{"version": "20261207130807", "state": "READY"}],
                         }
                     ]
                 }
@@ -197,12 +199,12 @@ class ExplainResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "model": {"name": "rotten_tomatoes-gru", "version": "20261202000231"},
+                    "model": {"name": "rotten_tomatoes-gru", "version": "20261207130807"},
                     "results": [
                         {
                             "label": "negative",
-                            "score": 0.9441,
-                            "probabilities": {"negative": 0.9441, "positive": 0.0559},
+                            "score": 0.9618,
+                            "probabilities": {"negative": 0.9618, "positive": 0.0382},
                             "truncated": False,
                             "tokens": 5,
                             "layers": {
@@ -214,23 +216,27 @@ class ExplainResponse(BaseModel):
                                 },
                                 "embedding": {
                                     "shape": [5, 50],
-                                    "norms": [6.7156, 10.1839, 5.4079, 6.8171, 5.5329],
+                                    "norms": [6.4613, 10.4092, 5.2355, 6.8375, 5.7128],
                                 },
                                 "rnn": {
-                                    "shape": [5, 128],
-                                    "step_norms": [4.5596, 4.6095, 4.8473, 6.3766, 5.2612],
+                                    "shape": [5, 96],
+                                    "step_norms": [4.3841, 4.4962, 4.8003, 6.6225, 5.3683],
                                     "pooling": "max_mean",
-                                    "pooled_features": 256,
+                                    "pooled_features": 192,
                                 },
-                                "dense": {"logits": {"negative": 1.4258, "positive": -1.4009}},
+                                "dense": {"logits": {"negative": 1.5994, "positive": -1.6264}},
+                                "ngrams": {
+                                    "logits": {"negative": 0.1648, "positive": -0.1648},
+                                    "buckets": 131072,
+                                },
                                 "softmax": {
-                                    "probabilities": {"negative": 0.9441, "positive": 0.0559},
+                                    "probabilities": {"negative": 0.9618, "positive": 0.0382},
                                     "label": "negative",
                                 },
                             },
                             "attributions": {
-                                "negative": [0.0031, 0.004, 0.0215, 0.5242, -0.0025],
-                                "positive": [-0.0031, -0.004, -0.0215, -0.5242, 0.0025],
+                                "negative": [0.0025, -0.0049, 0.0141, 0.5203, 0.0093],
+                                "positive": [-0.0025, 0.0049, -0.0141, -0.5203, -0.0093],
                             },
                         }
                     ],

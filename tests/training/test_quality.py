@@ -56,18 +56,17 @@ def test_report_has_calibration_comparison_and_per_class_scores(tmp_path: Path) 
 
 
 def test_saved_weights_serve_the_calibrated_probabilities(tmp_path: Path) -> None:
-    """The folded dense layer is what is saved: the served softmax is softmax(logits / T)."""
+    """The folded dense layer and n-gram branch are what is saved: the served softmax is
+    softmax(logits / T)."""
     out = tmp_path / "model"
     report = train(["--limit", "600", "--out", str(out), *TINY])
     temperature = report["calibration"]["temperature"]
     artifacts = load_artifacts(out)
     served = from_weights(artifacts.architecture, artifacts.weights)
     raw = load_file(str(out / WEIGHTS_FILE))
-    unfolded = {
-        **raw,
-        "dense.weight": raw["dense.weight"] * temperature,
-        "dense.bias": raw["dense.bias"] * temperature,
-    }
+    logit_terms = ("dense.weight", "dense.bias", "ngrams.words", "ngrams.pairs")
+    assert set(logit_terms) <= set(raw)  # the default trains the branch
+    unfolded = {**raw, **{name: raw[name] * temperature for name in logit_terms}}
     original = from_weights(artifacts.architecture, unfolded)
     ids = [artifacts.tokenizer.encode(t, 20).ids for t in ("a fine film", "dull", "not bad at all")]
     np.testing.assert_allclose(

@@ -20,7 +20,13 @@ from app.repository.layout import Repository
 from app.settings import Settings
 from tests.support.artifacts import ROOT
 from tests.support.training import TINY, toy_corpus
-from training.config import PRESETS, TrainConfig, architecture, config_from_args
+from training.config import (
+    NGRAM_BUCKETS,
+    PRESETS,
+    TrainConfig,
+    architecture,
+    config_from_args,
+)
 from training.data import split_of
 from training.evaluation import predict_logits
 from training.fit import fit
@@ -86,6 +92,7 @@ def test_bundled_data_trains_into_loadable_artifacts(tmp_path: Path) -> None:
     report = train(["--limit", "600", "--out", str(out), *TINY])
     artifacts = load_artifacts(out)
     assert artifacts.labels == ["negative", "positive"] and artifacts.max_length == 20
+    assert artifacts.architecture.ngram_buckets == NGRAM_BUCKETS  # the branch is on by default
     saved = json.loads((out / "report.json").read_text())
     assert [row["epoch"] for row in saved["history"]] == [1, 2]
     first_epoch = saved["history"][0]
@@ -138,8 +145,9 @@ def test_ngram_dropout_switches_the_branch_off_for_that_share_of_training_texts(
     assert abs(load_artifacts(tmp_path / "half").weights["ngrams.pairs"]).max() > 0
 
 
-def test_a_model_without_the_branch_reports_none(tmp_path: Path) -> None:
-    report = train(["--limit", "300", "--out", str(tmp_path / "m"), *TINY, "--epochs", "1"])
+def test_no_ngrams_trains_the_rnn_alone_and_reports_no_branch(tmp_path: Path) -> None:
+    flags = ["--limit", "300", "--out", str(tmp_path / "m"), *TINY, "--epochs", "1"]
+    report = train([*flags, "--no-ngrams"])
     assert report["ngram_branch"] is None and "ngram_buckets" not in report["config"]
     assert report["hyperparameters"]["ngram_buckets"] == 0
 
@@ -214,9 +222,12 @@ def test_missing_columns_are_reported(tmp_path: Path) -> None:
 
 
 def test_default_preset_is_the_sweeps_choice() -> None:
-    """The comments and README say the default came from training/sweep-results.md: keep it so."""
+    """The comments and README say the default came from training/sweep-results.md, with the
+    n-gram branch added and the GRU cut to 48 (README's own sweep of both): keep it so."""
     name, extra_vocab = CHOSEN
-    assert PRESETS["default"] == replace({**CANDIDATES, **TRIED}[name], extra_vocab=extra_vocab)
+    chosen = {**CANDIDATES, **TRIED}[name]
+    with_branch = replace(chosen.model, hidden_dim=48, ngram_buckets=NGRAM_BUCKETS)
+    assert PRESETS["default"] == replace(chosen, model=with_branch, extra_vocab=extra_vocab)
     assert f"| {name} |" in (ROOT / "training" / "sweep-results.md").read_text()
 
 
