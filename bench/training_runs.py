@@ -17,6 +17,7 @@ from typing import Any
 from unittest import mock
 
 import fasttext
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -24,6 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import training.fit
 from app.core.architecture import ModelConfig
 from app.core.network import RNN_TYPES, RNNClassifier
+from app.core.ngrams import ngram_weights, pair_buckets
 from app.core.tokenizer import PAD_ID, split_words
 from training.checkpoint import Checkpoint, Checkpoints
 from training.config import TrainConfig
@@ -54,14 +56,20 @@ class Outcome:
 
 class MinimalNet(nn.Module):
     """The preset's network as a torch user writes it: a plain embedding, the packed recurrent
-    layer, max and mean pooling over the real steps, a linear layer; no dropout."""
+    layer, max and mean pooling over the real steps, a linear layer, and (if the preset has it)
+    the n-gram branch as one weighted `embedding_bag` over the words' and pairs' rows; no
+    dropout."""
 
     def __init__(self, shape: ModelConfig) -> None:
         super().__init__()
-        if shape.pooling != "max_mean" or shape.num_layers != 1 or shape.ngram_buckets:
-            raise SystemExit(
-                f"the minimal loop has max+mean pooling, one layer, no n-grams: {shape}"
-            )
+        if shape.pooling != "max_mean" or shape.num_layers != 1:
+            raise SystemExit(f"the minimal loop has max+mean pooling, one layer: {shape}")
+        self.shape = shape
+        self.ngrams = (
+            nn.Parameter(torch.zeros(shape.vocab_size + shape.ngram_buckets, shape.num_classes))
+            if shape.ngram_buckets
+            else None
+        )
         self.embedding = nn.Embedding(shape.vocab_size, shape.embedding_dim, padding_idx=PAD_ID)
         self.rnn = RNN_TYPES[shape.rnn_type](
             shape.embedding_dim,
@@ -80,7 +88,16 @@ class MinimalNet(nn.Module):
         top = steps.masked_fill(padding, float("-inf")).amax(dim=1)
         mean = steps.sum(dim=1) / lengths.unsqueeze(1)  # padded steps are zeros
         out: torch.Tensor = self.dense(torch.cat([top, mean], dim=1))
-        return out
+        if self.ngrams is None:
+            return out
+        words, pairs = ngram_weights(ids.numpy(), lengths.numpy())
+        rows = torch.cat(
+            [ids, pair_buckets(ids, self.shape.ngram_buckets) + self.shape.vocab_size], 1
+        )
+        weights = torch.from_numpy(np.concatenate([words, pairs], axis=1))
+        return out + nn.functional.embedding_bag(
+            rows, self.ngrams, per_sample_weights=weights, mode="sum"
+        )
 
 
 @dataclass
