@@ -129,10 +129,13 @@ class ServingState:
             raise NotReady(readiness.reason)
 
     async def start(self) -> None:
-        """Serve what the repository holds; then follow the other workers, or poll the directory."""
+        """Serve what the repository holds, as the other workers' calls changed it; then follow
+        them, or poll the directory."""
+        if self.sync is not None:
+            self.sync.register()  # from now on a call waits for this worker
         await self.control.start()
         if self.sync is not None:
-            self.sync.register()
+            await self.sync.catch_up()
             self._background(self.sync.follow_forever())
         if self.settings.model_control == "poll":
             self._background(self.control.poll_forever(self.settings.poll_interval_s))

@@ -7,6 +7,10 @@ a file lock), applies it, and waits until every live worker has acknowledged tha
 that model. Every worker watches `desired.json` and applies, in its own time, what is newer than
 what it has; the latest entry of a model is all that counts, so workers converge whatever order
 the calls came in.
+
+A starting worker registers before it loads anything, and applies what `desired.json` holds
+before it takes a request: a call made meanwhile waits for it, and none made earlier is missed
+(a worker restarted after a crash starts with the versions the calls chose, not the defaults).
 """
 
 import asyncio
@@ -122,14 +126,18 @@ class WorkerSync:
             self._acks[name] = {"generation": entry["generation"], "error": error}
             _write_json(self._ack_file, {"models": self._acks})
 
+    async def catch_up(self) -> None:
+        """Apply every model's entry newer than what this worker has."""
+        models = _read_json(self._desired).get("models", {})
+        for name, entry in models.items():
+            if entry["generation"] > self._acks.get(name, {}).get("generation", 0):
+                await self._apply(name)
+
     async def follow_forever(self) -> None:
-        """Apply what other workers' calls changed (and, at start, what happened before)."""
+        """Apply what other workers' calls change."""
         while True:
-            models = _read_json(self._desired).get("models", {})
-            for name, entry in models.items():
-                if entry["generation"] > self._acks.get(name, {}).get("generation", 0):
-                    await self._apply(name)
             await asyncio.sleep(FOLLOW_INTERVAL_S)
+            await self.catch_up()
 
     async def _wait_for_all(self, name: str, generation: int) -> None:
         deadline = time.monotonic() + FOLLOW_TIMEOUT_S

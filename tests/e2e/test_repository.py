@@ -3,7 +3,10 @@ tritonclient for index, load, unload and rollback, swaps under load that fail no
 mode on a changing directory, memory over many reloads, and several workers agreeing."""
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -255,6 +258,34 @@ def test_two_workers_follow_a_load_before_it_returns(tmp_path: Path) -> None:
         assert 'version="2"' in exposed and 'version="1"' not in exposed
     finally:
         stop_server(server)
+
+
+def test_a_worker_restarted_after_a_crash_serves_what_the_calls_chose(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo", {"alpha": [1, 2]})
+    server = start_server({"MODEL_REPOSITORY": str(root), **EXPLICIT, "WORKERS": "2"})
+    try:
+        _wait(lambda: len(_worker_pids(server)) == 2)
+        rollback = json.dumps({"version_policy": {"specific": {"versions": [1]}}})
+        client_of(server).load_model("alpha", headers=ADMIN, config=rollback)
+        crashed = _worker_pids(server)[0]
+        os.kill(crashed, signal.SIGKILL)
+        # uvicorn starts a new worker; it must come up on version 1, not the default (latest).
+        _wait(lambda: len(_worker_pids(server)) == 3)
+        _wait(lambda: "ready: serving" in _printed_after_start_of(server, _worker_pids(server)[2]))
+        ready = _printed_after_start_of(server, _worker_pids(server)[2]).split("ready: ")[1]
+        assert ready.splitlines()[0] == "serving alpha version 1"
+        assert {served_version(server) for _ in range(40)} == {"1"}
+    finally:
+        stop_server(server)
+
+
+def _worker_pids(server: Server) -> list[int]:
+    """Every worker uvicorn started, in order (a dead one included)."""
+    return [int(p) for p in re.findall(r"Started server process \[(\d+)\]", server.printed())]
+
+
+def _printed_after_start_of(server: Server, pid: int) -> str:
+    return server.printed().split(f"Started server process [{pid}]", 1)[1]
 
 
 def test_explicit_control_without_an_admin_key_refuses_to_start(tmp_path: Path) -> None:

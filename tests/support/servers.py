@@ -35,10 +35,14 @@ class Server:
         for line in self.process.stdout:
             self._lines.append(line)
 
+    def printed(self) -> str:
+        """What it has printed so far."""
+        return "".join(self._lines)
+
     def output(self) -> str:
         """Everything it printed; call once it has exited."""
         self._reader.join(10)
-        return "".join(self._lines)
+        return self.printed()
 
 
 def start_server(
