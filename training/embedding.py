@@ -44,14 +44,23 @@ class MappedEmbedding(nn.Module):
         if vector_dim == embedding_dim:
             nn.init.eye_(self.map.weight)
         nn.init.zeros_(self.map.bias)
-        # The same small init as RNNClassifier's own embedding (see app/core/network.py).
-        self.free = nn.Parameter(torch.empty(vocab_size, embedding_dim).uniform_(-0.05, 0.05))
-        with torch.no_grad():
-            self.free[PAD_ID].zero_()
+        # The same small init as RNNClassifier's own embedding (see app/core/network.py), drawn
+        # for every word so the draws after it do not depend on the vectors' coverage. Only the
+        # words without a vector keep a row: Adam, the weight average and clipping pass over
+        # every row of a table each step, and the others would never move.
+        free = torch.empty(vocab_size, embedding_dim).uniform_(-0.05, 0.05)
+        free[PAD_ID] = 0.0
+        # Row 0 stands in for the words with a vector (torch.where never reads it, so it never
+        # moves); word i without one has row free_row[i].
+        without = ~self.has_vector
+        self.free = nn.Parameter(torch.cat([free.new_zeros(1, embedding_dim), free[without]]))
+        self.free_row: torch.Tensor
+        self.register_buffer("free_row", torch.cumsum(without, 0) * without)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mapped = self.map(self.vectors[ids] + self.offset[ids])
-        return torch.where(self.has_vector[ids].unsqueeze(-1), mapped, self.free[ids])
+        free = self.free[self.free_row[ids]]
+        return torch.where(self.has_vector[ids].unsqueeze(-1), mapped, free)
 
     def table(self, extension: npt.NDArray[np.float32] | None = None) -> torch.Tensor:
         """The plain embedding table: every training word's row, then one per extension vector."""
