@@ -5,10 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from app.core.architecture import ModelConfig
 from app.core.gru_scan import gru_states
 from app.core.network import RNNClassifier, collate
-from tests.unit.test_network import SEQUENCES
+from tests.unit.test_network import SEQUENCES, model_of
 
 
 def features_and_gradients(
@@ -29,17 +28,7 @@ def features_and_gradients(
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("pooling", ["last", "max", "max_mean"])
 def test_training_encodes_as_the_packed_gru_serves(bidirectional: bool, pooling: str) -> None:
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=20,
-        num_classes=3,
-        embedding_dim=8,
-        hidden_dim=6,
-        rnn_type="gru",
-        bidirectional=bidirectional,
-        pooling=pooling,  # type: ignore[arg-type]
-    )
-    model = RNNClassifier(config)
+    model = model_of(rnn_type="gru", bidirectional=bidirectional, pooling=pooling)
     served, served_gradients = features_and_gradients(model, training=False)
     trained, trained_gradients = features_and_gradients(model, training=True)
     torch.testing.assert_close(trained, served, atol=1e-6, rtol=0)
