@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,13 @@ from app.core.architecture import ModelConfig
 from app.core.artifacts import WEIGHTS_FILE, load_artifacts
 from app.core.network import RNNClassifier, collate
 from tests.support.artifacts import ROOT
-from tests.support.training import TINY
+from tests.support.training import (
+    RESUMABLE,
+    TINY,
+    assert_same_weights,
+    killed_after_first_checkpoint,
+    report_without_timings,
+)
 from training import distributed
 from training.train import main as train
 from training.train import parse_args
@@ -27,11 +34,14 @@ BATCH = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14], [6, 8, 10], [7, 7], [9, 12, 
 LABELS = [0, 1, 1, 0, 1, 0, 0]
 
 
-def torchrun(processes: int, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+def torchrun_command(processes: int, *flags: str) -> list[str]:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command = [*launcher, "--nproc-per-node", str(processes), "-m", "training.train"]
+    return [*launcher, "--nproc-per-node", str(processes), "-m", "training.train", *flags]
+
+
+def torchrun(processes: int, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*command, *RUN, "--out", str(out), *flags],
+        torchrun_command(processes, *RUN, "--out", str(out), *flags),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -122,3 +132,29 @@ def test_one_process_under_torchrun_is_the_plain_run(tmp_path: Path) -> None:
     plain, launched = (tmp_path / n / WEIGHTS_FILE for n in ("plain", "torchrun"))
     assert plain.read_bytes() == launched.read_bytes()
     assert json.loads((tmp_path / "plain" / "report.json").read_text())["processes"] == 1
+
+
+@pytest.mark.slow
+def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    subprocess.run(
+        torchrun_command(2, *RESUMABLE, "--out", str(tmp_path / "whole")),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
+    checkpoints = tmp_path / "checkpoints"
+    command = torchrun_command(
+        2, *RESUMABLE, "--out", str(tmp_path / "resumed"), "--checkpoint-dir", str(checkpoints)
+    )
+    assert killed_after_first_checkpoint(command, checkpoints / "fit-1.pt") == -signal.SIGKILL
+    assert not (tmp_path / "resumed" / WEIGHTS_FILE).exists()
+
+    resumed = subprocess.run(
+        [*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=True
+    )
+    assert "resuming from" in resumed.stdout
+    assert_same_weights(tmp_path / "whole", tmp_path / "resumed")
+    assert report_without_timings(tmp_path / "resumed") == report_without_timings(
+        tmp_path / "whole"
+    )
