@@ -149,7 +149,8 @@ def throughput(
         f"{config.model.embedding_dim}-d embedding, {config.model.rnn_type.upper()} "
         f"{config.model.hidden_dim} x {shape.directions}, max+mean pooling, dropout "
         f"{config.model.dropout}, word dropout {config.word_dropout}, weight average "
-        f"{config.ema_decay}, clipping, batch {config.batch_size}, Adam {config.lr:g}); texts/s as "
+        f"{config.ema_decay}, clipping, batch {config.batch_size}"
+        f"{' of similar length' if config.length_batches else ''}, Adam {config.lr:g}); texts/s as "
         "fit times its training pass (the epoch table's Texts/s). Minimal: the same shape with a plain "
         "embedding, no dropout, plain Adam at the same rate, shuffled batches of "
         f"{config.batch_size}, nothing else. Training split, {len(train)} texts per epoch.",
