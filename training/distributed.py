@@ -26,6 +26,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+# Imported before any process group exists, on purpose: this module binds the world group into the
+# default arguments of its functions when first imported (Adam's first step imports it, through
+# torch._dynamo), which would keep the group and its gloo threads alive past
+# destroy_process_group. A gloo thread that drops the last collective's tensors while the
+# interpreter exits then aborts the process (SIGABRT, "terminate called without an active
+# exception"). Imported first, those defaults are None.
+import torch.distributed.nn.functional
 from torch import nn
 
 from training.checkpoint import Checkpoint, CheckpointMismatch
